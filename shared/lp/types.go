@@ -1,0 +1,97 @@
+// Package lp speaks LivePerson's wire protocols: CSDS domain discovery, the Login
+// Service, OAuth2 client credentials at sentinel, and the mTLS gateway's mapping check
+// and forward methods. It knows nothing of AWS: callers hand it credentials and tokens.
+package lp
+
+import (
+	"net/http"
+	"time"
+)
+
+// CSDS service names (case-sensitive, as LivePerson spells them).
+const (
+	ServiceMTLSGateway            = "mtlsGateway"
+	ServiceAgentVep               = "agentVep"
+	ServiceSentinel               = "sentinel"
+	ServiceAccountConfigReadWrite = "accountConfigReadWrite"
+)
+
+// Domains maps a CSDS service name to its host[:port] (no scheme; every call is https).
+type Domains map[string]string
+
+// Host returns the host for service, or an error of KindDiscovery naming it.
+func (d Domains) Host(service string) (string, error) {
+	if h := d[service]; h != "" {
+		return h, nil
+	}
+	return "", &Error{Kind: KindDiscovery, Op: "csds", Message: "CSDS has no domain for service " + service}
+}
+
+// AuthMethod says how a Bearer is obtained.
+type AuthMethod string
+
+const (
+	// AuthLogin is the Login Service (agentVep) with username/password.
+	AuthLogin AuthMethod = "login"
+	// AuthOAuth2 is OAuth2 client_credentials at sentinel.
+	AuthOAuth2 AuthMethod = "oauth2"
+)
+
+// Credentials are what the brand stores in its secret. Exactly one pair is set.
+type Credentials struct {
+	AccountID    string
+	Username     string
+	Password     string
+	ClientID     string
+	ClientSecret string
+}
+
+// Method tells which auth flow the credentials are for.
+func (c Credentials) Method() AuthMethod {
+	if c.ClientID != "" || c.ClientSecret != "" {
+		return AuthOAuth2
+	}
+	return AuthLogin
+}
+
+// Token is a gateway Bearer and the moment it stops being usable.
+type Token struct {
+	Bearer    string    `json:"bearer"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// Mapping is one serviceName/url pair to check; the account comes from the path.
+type Mapping struct {
+	ServiceName string `json:"serviceName"`
+	URL         string `json:"url"`
+}
+
+// MappingResult is LivePerson's answer for one pair.
+type MappingResult struct {
+	ServiceName string `json:"serviceName"`
+	URL         string `json:"url"`
+	Exist       bool   `json:"exist"`
+}
+
+// ForwardRequest is one call to send through the gateway. Body is a byte slice rather
+// than a stream because Lambda events deliver bodies whole, and a slice can be replayed
+// after a re-login without buffering twice.
+type ForwardRequest struct {
+	Method string
+	// URL is the target, sent as LP-forward-url; it is part of the mapping key, so it is
+	// passed exactly as given (query included).
+	URL                       string
+	ServiceName               string
+	AuthorizationOverride     string
+	StopIfCertificateNotFound bool
+	// Header holds end-to-end headers for the target (Content-Type, Accept, X-...).
+	Header http.Header
+	Body   []byte
+}
+
+// ForwardResponse is what the target answered, relayed by the gateway.
+type ForwardResponse struct {
+	StatusCode int
+	Header     http.Header
+	Body       []byte
+}
