@@ -1,0 +1,274 @@
+// Package apigw translates API Gateway HTTP API (payload format 2.0) events to plain HTTP
+// values and back. It knows nothing of what the request is for: handlers glue it to the
+// rest of the system.
+package apigw
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// Request is an HTTP API v2 event reduced to what an HTTP handler needs.
+type Request struct {
+	Method   string
+	Path     string // the raw (still escaped) path as API Gateway received it
+	RawQuery string
+	Query    url.Values
+	// Header has canonical keys. API Gateway joins repeated headers with commas; such a
+	// value is kept as one entry, which RFC 9110 makes equivalent for list headers.
+	// Cookies, which v2 moves to a separate array, are rejoined into one Cookie header.
+	Header    http.Header
+	Body      []byte
+	RequestID string
+	SourceIP  string
+}
+
+// FromV2 converts an HTTP API v2 event. The only failure is a body flagged as base64
+// that does not decode, which the caller should answer with 400. Hop-by-hop headers are
+// kept: call StripHopByHop before forwarding them.
+func FromV2(e *events.APIGatewayV2HTTPRequest) (*Request, error) {
+	r := &Request{
+		Method:    e.RequestContext.HTTP.Method,
+		Path:      e.RawPath,
+		RawQuery:  e.RawQueryString,
+		RequestID: e.RequestContext.RequestID,
+		SourceIP:  e.RequestContext.HTTP.SourceIP,
+		Header:    make(http.Header, len(e.Headers)+1),
+	}
+	if r.Path == "" {
+		r.Path = e.RequestContext.HTTP.Path
+	}
+	// A malformed pair is skipped rather than failing the request: ParseQuery keeps the
+	// well-formed ones, which is what net/http's Request.URL.Query() does too.
+	r.Query, _ = url.ParseQuery(e.RawQueryString)
+
+	for k, v := range e.Headers {
+		r.Header[http.CanonicalHeaderKey(k)] = []string{v}
+	}
+	if len(e.Cookies) > 0 {
+		// The array is authoritative: v2 removes the cookie header when it fills it.
+		r.Header["Cookie"] = []string{strings.Join(e.Cookies, "; ")}
+	}
+
+	if e.IsBase64Encoded {
+		b, err := decodeBase64(e.Body)
+		if err != nil {
+			return nil, fmt.Errorf("apigw: request body is flagged base64 but does not decode: %w", err)
+		}
+		r.Body = b
+	} else if e.Body != "" {
+		r.Body = []byte(e.Body)
+	}
+	return r, nil
+}
+
+// Response is what a handler answers before it becomes an HTTP API v2 response.
+type Response struct {
+	StatusCode int
+	Header     http.Header
+	Body       []byte
+}
+
+// ToV2 converts a response. r.Header is not modified.
+//
+// HTTP API v2 has no multi-value response headers, so repeated headers are comma-joined,
+// except Set-Cookie, whose values may contain commas (Expires) and go to Cookies intact.
+// Hop-by-hop headers and Content-Length are dropped: API Gateway owns the connection and
+// computes the length of what it actually sends.
+func ToV2(r *Response) events.APIGatewayV2HTTPResponse {
+	out := events.APIGatewayV2HTTPResponse{
+		StatusCode: r.StatusCode,
+		Headers:    make(map[string]string, len(r.Header)),
+	}
+	named := connectionNamed(r.Header)
+	for k, v := range r.Header {
+		if len(v) == 0 {
+			continue
+		}
+		switch {
+		case strings.EqualFold(k, "Set-Cookie"):
+			out.Cookies = append(out.Cookies, v...)
+			continue
+		case strings.EqualFold(k, "Content-Length"), isHopByHop(k):
+			continue
+		}
+		if named[http.CanonicalHeaderKey(k)] {
+			continue
+		}
+		ck := http.CanonicalHeaderKey(k)
+		if prev, ok := out.Headers[ck]; ok {
+			// Two spellings of one key in a hand-built map: merge rather than lose one.
+			out.Headers[ck] = prev + ", " + strings.Join(v, ", ")
+		} else {
+			out.Headers[ck] = strings.Join(v, ", ")
+		}
+	}
+
+	if len(r.Body) == 0 {
+		return out
+	}
+	if IsTextual(headerGet(r.Header, "Content-Type")) && utf8.Valid(r.Body) {
+		out.Body = string(r.Body)
+	} else {
+		out.Body = encodeBase64(r.Body)
+		out.IsBase64Encoded = true
+	}
+	return out
+}
+
+// hopByHop are the RFC 9110 §7.6.1 connection-specific headers, plus Proxy-Connection,
+// a non-standard one that net/http/httputil also strips.
+var hopByHop = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+func isHopByHop(k string) bool {
+	for _, h := range hopByHop {
+		if strings.EqualFold(k, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// connectionNamed returns the canonical names listed in Connection headers.
+func connectionNamed(h http.Header) map[string]bool {
+	var named map[string]bool
+	for k, vs := range h {
+		if !strings.EqualFold(k, "Connection") {
+			continue
+		}
+		for _, v := range vs {
+			for _, f := range strings.Split(v, ",") {
+				if f = strings.TrimSpace(f); f != "" {
+					if named == nil {
+						named = make(map[string]bool)
+					}
+					named[http.CanonicalHeaderKey(f)] = true
+				}
+			}
+		}
+	}
+	return named
+}
+
+// StripHopByHop removes, in place, the hop-by-hop headers and those named by Connection.
+// Keys are matched case-insensitively so hand-built maps are cleaned too.
+func StripHopByHop(h http.Header) {
+	named := connectionNamed(h)
+	for k := range h {
+		if isHopByHop(k) || named[http.CanonicalHeaderKey(k)] {
+			delete(h, k)
+		}
+	}
+}
+
+func headerGet(h http.Header, key string) string {
+	if v := h.Get(key); v != "" {
+		return v
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, key) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+// IsTextual reports whether a Content-Type names a text format that can travel in the
+// JSON response as a string. ToV2 also requires the bytes to be valid UTF-8, since JSON
+// encoding would replace invalid sequences; a missing Content-Type counts as binary.
+func IsTextual(contentType string) bool {
+	if contentType == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		// Tolerate malformed parameters: the type before ';' is still meaningful.
+		mt, _, _ = strings.Cut(contentType, ";")
+		mt = strings.ToLower(strings.TrimSpace(mt))
+	}
+	if strings.HasPrefix(mt, "text/") ||
+		strings.HasSuffix(mt, "+json") || strings.HasSuffix(mt, "+xml") ||
+		strings.HasSuffix(mt, "+yaml") || strings.Contains(mt, "javascript") ||
+		strings.Contains(mt, "ecmascript") {
+		return true
+	}
+	switch mt {
+	case "application/json", "application/xml", "application/x-www-form-urlencoded",
+		"application/graphql", "application/yaml", "application/x-yaml",
+		"application/x-ndjson", "application/jsonl", "application/csv",
+		"application/x-sh", "application/sql", "application/toml":
+		return true
+	}
+	return false
+}
+
+// decodeBase64 allocates exactly one buffer of the decoded size. base64.DecodeString
+// would first copy the whole input into a []byte; Decode only reads src, so viewing the
+// string's bytes in place is safe.
+func decodeBase64(s string) ([]byte, error) {
+	if s == "" {
+		return []byte{}, nil
+	}
+	src := unsafe.Slice(unsafe.StringData(s), len(s))
+	dst := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
+	n, err := base64.StdEncoding.Decode(dst, src)
+	if err != nil {
+		return nil, err
+	}
+	return dst[:n], nil
+}
+
+// encodeBase64 allocates exactly one buffer of the encoded size and hands it over as the
+// string: EncodeToString would allocate twice (buffer, then string copy). The buffer is
+// never written again after the conversion.
+func encodeBase64(b []byte) string {
+	dst := make([]byte, base64.StdEncoding.EncodedLen(len(b)))
+	base64.StdEncoding.Encode(dst, b)
+	return unsafe.String(unsafe.SliceData(dst), len(dst))
+}
+
+// Error sources, for the LP-Error-Source header: whether this service refused or failed
+// the call, or LivePerson did.
+const (
+	SourceLpmtls     = "lpmtls"
+	SourceLivePerson = "liveperson"
+)
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// JSONError builds {"error":{"code":...,"message":...}} with the LP-Error-Source header.
+// Headers is non-nil so callers can add more (Retry-After).
+func JSONError(status int, code, message, source string) events.APIGatewayV2HTTPResponse {
+	var eb errorBody
+	eb.Error.Code = code
+	eb.Error.Message = message
+	b, err := json.Marshal(eb)
+	if err != nil { // cannot happen with two strings; keep the response well-formed anyway
+		b = []byte(`{"error":{"code":"internal","message":""}}`)
+	}
+	return events.APIGatewayV2HTTPResponse{
+		StatusCode: status,
+		Headers: map[string]string{
+			"Content-Type":    "application/json",
+			"LP-Error-Source": source,
+		},
+		Body: string(b),
+	}
+}

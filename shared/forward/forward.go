@@ -1,0 +1,241 @@
+// Package forward validates a request to send through LivePerson's mTLS gateway and
+// sends it. The HTTP route (API Gateway) and the queue (SQS) both end up here, so a rule
+// such as the allow-list or the stop-flag default holds whichever way a request came.
+package forward
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/lpmtls/lpmtls/shared/apierr"
+	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/session"
+)
+
+// Gateway is the LivePerson call this package needs; *lp.Client satisfies it.
+type Gateway interface {
+	Forward(ctx context.Context, d lp.Domains, accountID, bearer string, r *lp.ForwardRequest) (*lp.ForwardResponse, error)
+}
+
+// Sessions hands out a bearer and retries once after a 401; *session.Manager satisfies it.
+type Sessions interface {
+	Do(ctx context.Context, fn func(ctx context.Context, s session.Session) error) error
+}
+
+// Policy holds the rules every forward obeys.
+type Policy struct {
+	DefaultServiceName string
+	// AllowedURLs are URL prefixes; empty means any https URL.
+	AllowedURLs  []string
+	MaxBodyBytes int
+}
+
+// Input is a forward as the caller expressed it, before validation.
+type Input struct {
+	Method                string
+	URL                   string
+	ServiceName           string
+	AuthorizationOverride string
+	// StopIfCertificateNotFound is nil when the caller did not say; the default is true
+	// so lpmtls never becomes an open plain-TLS proxy.
+	StopIfCertificateNotFound *bool
+	Header                    http.Header
+	Body                      []byte
+}
+
+var allowedMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+// droppedHeaders never reach the target: they describe the hop to lpmtls (API Gateway,
+// SigV4, proxies), not the call to the target. A caller who needs an Authorization at the
+// target says so with LP-authorization-override.
+var droppedHeaders = []string{
+	"Authorization", "Host", "Content-Length", "Cookie", "Forwarded", "Via",
+	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+var droppedPrefixes = []string{"X-Amz-", "X-Amzn-", "X-Forwarded-", "Lp-"}
+
+// Validate checks an Input against the policy and turns it into the request LivePerson
+// receives. Every failure is an *apierr.Error with a 4xx that says what is wrong.
+func (p Policy) Validate(in Input) (*lp.ForwardRequest, error) {
+	method := strings.ToUpper(strings.TrimSpace(in.Method))
+	if method == "" {
+		method = http.MethodPost
+	}
+	if !allowedMethods[method] {
+		return nil, apierr.Input(http.StatusMethodNotAllowed, apierr.CodeMethodNotAllowed,
+			"method %q cannot be forwarded; use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS", method)
+	}
+	if strings.TrimSpace(in.URL) == "" {
+		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeMissingForwardURL,
+			"the LP-forward-url header (or the message's url) is required: the absolute https URL of the target")
+	}
+	if err := checkTargetURL(in.URL); err != nil {
+		return nil, err
+	}
+	if !p.allowed(in.URL) {
+		return nil, apierr.Input(http.StatusForbidden, apierr.CodeURLNotAllowed,
+			"the target URL is not in FORWARD_ALLOWED_URLS")
+	}
+	if p.MaxBodyBytes > 0 && len(in.Body) > p.MaxBodyBytes {
+		return nil, apierr.Input(http.StatusRequestEntityTooLarge, apierr.CodeBodyTooLarge,
+			"the body is %d bytes; the limit is %d", len(in.Body), p.MaxBodyBytes)
+	}
+	service := strings.TrimSpace(in.ServiceName)
+	if service == "" {
+		service = p.DefaultServiceName
+	}
+	if !validToken(service) {
+		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
+			"LP-service-name must be 1 to 100 letters, digits, '_', '-' or '.'")
+	}
+	if strings.ContainsAny(in.AuthorizationOverride, "\r\n") {
+		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
+			"LP-authorization-override must be a single line")
+	}
+	stop := true
+	if in.StopIfCertificateNotFound != nil {
+		stop = *in.StopIfCertificateNotFound
+	}
+	return &lp.ForwardRequest{
+		Method:                    method,
+		URL:                       in.URL,
+		ServiceName:               service,
+		AuthorizationOverride:     in.AuthorizationOverride,
+		StopIfCertificateNotFound: stop,
+		Header:                    endToEnd(in.Header),
+		Body:                      in.Body,
+	}, nil
+}
+
+// ParseBool reads the LP-stop-if-certificate-not-found header: absent is nil.
+func ParseBool(name, v string) (*bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "":
+		return nil, nil
+	case "true":
+		t := true
+		return &t, nil
+	case "false":
+		f := false
+		return &f, nil
+	}
+	return nil, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader, "%s must be true or false", name)
+}
+
+func checkTargetURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidForwardURL, "the target URL does not parse")
+	case u.Scheme != "https":
+		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidForwardURL, "the target URL must be absolute and use https")
+	case u.Host == "" || u.Hostname() == "":
+		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidForwardURL, "the target URL has no host")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidForwardURL, "the target URL must not have a fragment")
+	case strings.ContainsAny(raw, " \t\r\n"):
+		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidForwardURL, "the target URL must not contain white space")
+	}
+	return nil
+}
+
+// allowed matches a prefix only on a boundary, so "https://api.example.com" does not let
+// "https://api.example.com.evil.net" through.
+func (p Policy) allowed(target string) bool {
+	if len(p.AllowedURLs) == 0 {
+		return true
+	}
+	for _, prefix := range p.AllowedURLs {
+		if !strings.HasPrefix(strings.ToLower(target), strings.ToLower(prefix)) {
+			continue
+		}
+		if strings.HasSuffix(prefix, "/") || len(target) == len(prefix) {
+			return true
+		}
+		switch target[len(prefix)] {
+		case '/', '?':
+			return true
+		}
+	}
+	return false
+}
+
+func validToken(s string) bool {
+	if s == "" || len(s) > 100 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func endToEnd(in http.Header) http.Header {
+	out := make(http.Header, len(in))
+	for k, v := range in {
+		out[http.CanonicalHeaderKey(k)] = v
+	}
+	for _, c := range out.Values("Connection") {
+		for _, name := range strings.Split(c, ",") {
+			out.Del(strings.TrimSpace(name))
+		}
+	}
+	for _, k := range droppedHeaders {
+		out.Del(k)
+	}
+	for k := range out {
+		for _, p := range droppedPrefixes {
+			if strings.HasPrefix(k, p) {
+				delete(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// Service sends validated requests through LivePerson.
+type Service struct {
+	Gateway  Gateway
+	Sessions Sessions
+	Policy   Policy
+	Logger   *slog.Logger
+}
+
+// Send forwards req with the current bearer; after a 401 the session layer logs in
+// again and Send runs once more, which is safe because the body is a replayable slice.
+func (s *Service) Send(ctx context.Context, req *lp.ForwardRequest) (*lp.ForwardResponse, error) {
+	var resp *lp.ForwardResponse
+	err := s.Sessions.Do(ctx, func(ctx context.Context, sess session.Session) error {
+		r, err := s.Gateway.Forward(ctx, sess.Domains, sess.AccountID, sess.Bearer, req)
+		resp = r
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// logAttrs describes a forward without its query string, which may carry secrets.
+func logAttrs(req *lp.ForwardRequest, start time.Time) []any {
+	target := req.URL
+	if u, err := url.Parse(req.URL); err == nil {
+		target = u.Scheme + "://" + u.Host + u.EscapedPath()
+	}
+	return []any{
+		slog.String("method", req.Method), slog.String("target", target),
+		slog.String("serviceName", req.ServiceName), slog.Int("bodyBytes", len(req.Body)),
+		slog.Duration("elapsed", time.Since(start)),
+	}
+}

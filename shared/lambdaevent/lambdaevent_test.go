@@ -1,0 +1,28 @@
+package lambdaevent
+
+import "testing"
+
+func TestDetect(t *testing.T) {
+	cases := []struct {
+		name    string
+		payload string
+		want    Kind
+	}{
+		{"http api v2", `{"version":"2.0","routeKey":"POST /forward","requestContext":{"http":{"method":"POST","path":"/forward"}}}`, HTTP},
+		{"sqs", `{"Records":[{"messageId":"1","eventSource":"aws:sqs","body":"{}"}]}`, SQS},
+		{"sns is not sqs", `{"Records":[{"EventSource":"aws:sns"}]}`, Unknown},
+		{"scheduler input", `{"targets":[{"serviceName":"WEBHOOKS","url":"https://x.example/"}]}`, Schedule},
+		{"eventbridge scheduled event", `{"version":"0","detail-type":"Scheduled Event","source":"aws.events","detail":{}}`, Schedule},
+		{"empty object", `{}`, Schedule},
+		{"not json", `hello`, Unknown},
+		{"array", `[1,2]`, Unknown},
+		{"rest api v1", `{"httpMethod":"GET","requestContext":{"stage":"prod"}}`, Unknown},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := Detect([]byte(c.payload)); got != c.want {
+				t.Fatalf("Detect = %v, want %v", got, c.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,425 @@
+package lp
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Options configure a Client. Zero values take the documented defaults.
+type Options struct {
+	// HTTPClient is the process-wide client; nil means NewHTTPClient(). Its Transport,
+	// and so its keep-alive pool, is shared; its Jar and CheckRedirect are not used.
+	HTTPClient *http.Client
+	// CSDSURL is the CSDS base URL, default "https://adminlogin.liveperson.net".
+	CSDSURL string
+	// MappingService is the CSDS service hosting the mapping check, default ServiceMTLSGateway
+	// (the docs leave the domain open; see the reference §3b).
+	MappingService string
+	// MappingPath is the mapping check path; "{accountId}" is replaced by the path-escaped
+	// account. Default "/api/account/{accountId}/checks/serviceUrlMappings".
+	MappingPath string
+	// OAuth2Version is the sentinel token endpoint's "v" query value, default "1.0".
+	OAuth2Version string
+	// DefaultTokenTTL is used when LivePerson's answer carries no lifetime, default 30m.
+	DefaultTokenTTL time.Duration
+	// UserAgent is sent on every call, default "lpmtls".
+	UserAgent string
+}
+
+// Defaults, exported so wiring code and docs can name them.
+const (
+	DefaultCSDSURL         = "https://adminlogin.liveperson.net"
+	DefaultMappingPath     = "/api/account/{accountId}/checks/serviceUrlMappings"
+	DefaultOAuth2Version   = "1.0"
+	DefaultTokenTTL        = 30 * time.Minute
+	DefaultUserAgent       = "lpmtls"
+	loginThrottleFloor     = 5 * time.Second // LivePerson: retry a throttled login no sooner than 5 s
+	maxErrorBody           = 64 << 10
+	maxDrain               = 256 << 10 // beyond this, closing the connection is cheaper than reading
+	maxAPIBody             = 4 << 20   // CSDS, login and mapping answers are a few KiB
+	maxMessageLen          = 512
+	defaultMaxIdlePerHost  = 32
+	defaultIdleConnTimeout = 90 * time.Second
+)
+
+// Client speaks to LivePerson. It is safe for concurrent use and holds no per-account
+// state: domains and tokens belong to the caller (the session layer caches them).
+type Client struct {
+	hc   *http.Client
+	opts Options
+	now  func() time.Time
+}
+
+// New returns a Client. The caller's http.Client is shallow-copied so that redirects are
+// never followed (a proxy must return a target's 3xx as-is, and a login must not re-post a
+// password elsewhere) and no cookie jar collects targets' cookies across requests.
+func New(o Options) *Client {
+	if o.HTTPClient == nil {
+		o.HTTPClient = NewHTTPClient()
+	}
+	if o.CSDSURL == "" {
+		o.CSDSURL = DefaultCSDSURL
+	}
+	o.CSDSURL = strings.TrimRight(o.CSDSURL, "/")
+	if o.MappingService == "" {
+		o.MappingService = ServiceMTLSGateway
+	}
+	if o.MappingPath == "" {
+		o.MappingPath = DefaultMappingPath
+	}
+	if o.OAuth2Version == "" {
+		o.OAuth2Version = DefaultOAuth2Version
+	}
+	if o.DefaultTokenTTL <= 0 {
+		o.DefaultTokenTTL = DefaultTokenTTL
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = DefaultUserAgent
+	}
+	hc := *o.HTTPClient
+	hc.CheckRedirect = noRedirect
+	hc.Jar = nil
+	return &Client{hc: &hc, opts: o, now: time.Now}
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// NewHTTPClient builds the one client a process should share. It has no overall Timeout:
+// each call is bounded by its context, which carries the invocation deadline. Compression
+// is disabled so response bytes are relayed exactly as the target sent them.
+func NewHTTPClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:       http.ProxyFromEnvironment,
+		DialContext: dialer.DialContext,
+		// RootCAs nil means the system pool, which honours SSL_CERT_FILE.
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:     true, // a custom TLSClientConfig otherwise turns HTTP/2 off
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   defaultMaxIdlePerHost,
+		IdleConnTimeout:       defaultIdleConnTimeout,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+		DisableCompression:    true,
+	}
+	return &http.Client{Transport: tr, CheckRedirect: noRedirect}
+}
+
+// newRequest builds a request with the headers every LivePerson call carries.
+func (c *Client) newRequest(ctx context.Context, op, method, rawURL string, body []byte) (*http.Request, error) {
+	var rd io.Reader
+	if len(body) > 0 {
+		// *bytes.Reader lets net/http set ContentLength and GetBody, so the body can be
+		// replayed on a retried connection.
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, rd)
+	if err != nil {
+		return nil, &Error{Kind: KindBadRequest, Op: op, Message: "cannot build request: " + causeText(err), Err: err}
+	}
+	req.Header.Set("User-Agent", c.opts.UserAgent)
+	return req, nil
+}
+
+// do sends req and turns a transport failure into an *Error.
+func (c *Client) do(op string, req *http.Request) (*http.Response, error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, transportError(req.Context(), op, err)
+	}
+	return resp, nil
+}
+
+// transportError classifies a failure that produced no (complete) answer.
+func transportError(ctx context.Context, op string, err error) *Error {
+	var ne net.Error
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		(errors.As(err, &ne) && ne.Timeout()) {
+		return &Error{Kind: KindTimeout, Op: op, Message: "call cut short: " + causeText(err), Err: err}
+	}
+	return &Error{Kind: KindNetwork, Op: op, Message: "connection failed: " + causeText(err), Err: err}
+}
+
+// causeText is the error without url.Error's "Post <url>:" prefix: short and URL-free.
+func causeText(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return clip(err.Error())
+}
+
+// responseError reads a bounded part of a non-success answer and returns the common
+// fields; the caller sets Kind and Message. The body is drained and closed.
+func (c *Client) responseError(op string, resp *http.Response) *Error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	discardAndClose(resp.Body)
+	return &Error{
+		Op:     op,
+		Status: resp.StatusCode,
+		Header: errorHeader(resp.Header),
+		Body:   body,
+	}
+}
+
+// readAPIBody reads a small JSON answer whole and closes it.
+func readAPIBody(ctx context.Context, op string, resp *http.Response) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIBody+1))
+	discardAndClose(resp.Body)
+	if err != nil {
+		return nil, transportError(ctx, op, err)
+	}
+	if len(body) > maxAPIBody {
+		return nil, &Error{Kind: KindGateway, Op: op, Status: resp.StatusCode, Message: "answer too large"}
+	}
+	return body, nil
+}
+
+// discardAndClose lets the transport reuse the connection when the rest is small.
+func discardAndClose(rc io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(rc, maxDrain))
+	_ = rc.Close()
+}
+
+// statusKind is the shared table for LivePerson's own APIs (login, oauth2, mapping).
+func statusKind(status int) Kind {
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return KindAuth
+	case status == http.StatusTooManyRequests:
+		return KindThrottled
+	case status == http.StatusUnavailableForLegalReasons:
+		return KindBlocked
+	case status >= 500:
+		return KindGateway
+	case status >= 400:
+		return KindBadRequest
+	default: // 1xx/3xx: nothing LivePerson documents; treat as an unreadable answer
+		return KindGateway
+	}
+}
+
+// retryAfter reads Retry-After as delta-seconds or an HTTP-date; 0 when absent or bad.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		if n > 86400*365 {
+			n = 86400 * 365
+		}
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// lpMessage extracts LivePerson's explanation from an error body: the Login Service
+// wrapper {"error":{message,internalCode,responseStatus}}, a top-level message and
+// internalCode, or an OAuth2 {"error":"...","error_description":"..."}. "" when none.
+func lpMessage(body []byte) string {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return ""
+	}
+	var doc struct {
+		Error            json.RawMessage `json:"error"`
+		ErrorDescription string          `json:"error_description"`
+		Message          string          `json:"message"`
+		InternalCode     json.RawMessage `json:"internalCode"`
+		ResponseStatus   string          `json:"responseStatus"`
+	}
+	if json.Unmarshal(body, &doc) != nil {
+		return ""
+	}
+	msg, code, status := doc.Message, doc.InternalCode, doc.ResponseStatus
+	if e := bytes.TrimSpace(doc.Error); len(e) > 0 {
+		switch e[0] {
+		case '{':
+			var w struct {
+				Message        string          `json:"message"`
+				InternalCode   json.RawMessage `json:"internalCode"`
+				ResponseStatus string          `json:"responseStatus"`
+			}
+			if json.Unmarshal(e, &w) == nil {
+				if w.Message != "" {
+					msg = w.Message
+				}
+				if len(w.InternalCode) > 0 {
+					code = w.InternalCode
+				}
+				if w.ResponseStatus != "" {
+					status = w.ResponseStatus
+				}
+			}
+		case '"':
+			var s string
+			if json.Unmarshal(e, &s) == nil && s != "" {
+				msg = s
+				if doc.ErrorDescription != "" {
+					msg = s + ": " + doc.ErrorDescription
+				}
+			}
+		}
+	}
+	var extra []string
+	if c := strings.Trim(string(bytes.TrimSpace(code)), `"`); c != "" && c != "null" {
+		extra = append(extra, "internalCode "+c)
+	}
+	if status != "" {
+		extra = append(extra, status)
+	}
+	if len(extra) > 0 {
+		if msg != "" {
+			msg += " "
+		}
+		msg += "(" + strings.Join(extra, ", ") + ")"
+	}
+	return clip(msg)
+}
+
+// clip bounds a message and removes control characters so it is safe in a log line.
+func clip(s string) string {
+	if len(s) > maxMessageLen {
+		s = s[:maxMessageLen] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// scrub removes secrets from every text field of e: LivePerson could echo a value, and
+// a caller may log Message, Error() or Body.
+func scrub(e *Error, secrets ...string) *Error {
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		e.Message = strings.ReplaceAll(e.Message, s, "[redacted]")
+		if bytes.Contains(e.Body, []byte(s)) {
+			e.Body = bytes.ReplaceAll(e.Body, []byte(s), []byte("[redacted]"))
+		}
+		for k, vs := range e.Header {
+			for i, v := range vs {
+				if strings.Contains(v, s) {
+					e.Header[k][i] = strings.ReplaceAll(v, s, "[redacted]")
+				}
+			}
+		}
+	}
+	return e
+}
+
+// joinMessage prefixes LivePerson's own explanation with what we were doing.
+func joinMessage(prefix, lp string) string {
+	if lp == "" {
+		return prefix
+	}
+	return prefix + ": " + lp
+}
+
+// hopHeaders are meaningful only for one connection (RFC 9110 §7.6.1) and are never relayed.
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+func isHopHeader(canonical string) bool {
+	for _, h := range hopHeaders {
+		if h == canonical {
+			return true
+		}
+	}
+	return false
+}
+
+// removeHopHeaders deletes hop-by-hop headers, including those the Connection header names.
+func removeHopHeaders(h http.Header) {
+	for _, v := range h["Connection"] {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				h.Del(f)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+}
+
+// errorHeader is the answer's headers fit to keep in an Error: no hop-by-hop headers and
+// no Set-Cookie, since an Error may be logged and cookies are credentials.
+func errorHeader(h http.Header) http.Header {
+	out := h.Clone()
+	if out == nil {
+		return nil
+	}
+	removeHopHeaders(out)
+	delete(out, "Set-Cookie")
+	return out
+}
+
+// validHost accepts host or host:port only, so "https://"+host cannot grow a path,
+// userinfo or a second scheme.
+func validHost(h string) bool {
+	if h == "" || strings.ContainsAny(h, "/\\?#@%") {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if h[i] <= ' ' || h[i] == 0x7f {
+			return false
+		}
+	}
+	u, err := url.Parse("https://" + h)
+	return err == nil && u.Host == h && u.Hostname() != "" && u.Path == "" && u.User == nil
+}
+
+// validHeaderValue mirrors net/http's check, so a bad value becomes KindBadRequest here
+// rather than an opaque transport failure.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		b := v[i]
+		if (b < ' ' && b != '\t') || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		b := k[i]
+		if b <= ' ' || b >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, b) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func badRequest(op, msg string) *Error {
+	return &Error{Kind: KindBadRequest, Op: op, Message: msg}
+}

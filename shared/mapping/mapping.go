@@ -1,0 +1,173 @@
+// Package mapping asks LivePerson whether certificates are configured for
+// serviceName/url pairs: on demand through API Gateway, and on a schedule.
+package mapping
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/lpmtls/lpmtls/shared/apierr"
+	"github.com/lpmtls/lpmtls/shared/apigw"
+	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/obs"
+	"github.com/lpmtls/lpmtls/shared/session"
+)
+
+// MaxPairs bounds one check; LivePerson documents no limit, and a bounded batch keeps one
+// call well inside the gateway's throttle.
+const MaxPairs = 100
+
+// Checker is the LivePerson call this package needs; *lp.Client satisfies it.
+type Checker interface {
+	CheckMappings(ctx context.Context, d lp.Domains, accountID, bearer string, pairs []lp.Mapping) ([]lp.MappingResult, error)
+}
+
+// Sessions hands out a bearer and retries once after a 401; *session.Manager satisfies it.
+type Sessions interface {
+	Do(ctx context.Context, fn func(ctx context.Context, s session.Session) error) error
+}
+
+// Service checks mappings.
+type Service struct {
+	Checker  Checker
+	Sessions Sessions
+	Logger   *slog.Logger
+}
+
+// Item is one pair's answer.
+type Item struct {
+	ServiceName string `json:"serviceName"`
+	URL         string `json:"url"`
+	Configured  bool   `json:"configured"`
+}
+
+// Result is the answer of POST /mapping.
+type Result struct {
+	AccountID     string `json:"accountId"`
+	Mappings      []Item `json:"mappings"`
+	AllConfigured bool   `json:"allConfigured"`
+}
+
+// ParsePairs reads and validates the body of POST /mapping: a JSON array of 1 to 100
+// {"serviceName","url"} objects.
+func ParsePairs(body []byte) ([]lp.Mapping, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var pairs []lp.Mapping
+	if err := dec.Decode(&pairs); err != nil {
+		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidJSON,
+			"the body must be a JSON array of {\"serviceName\",\"url\"} objects: %s", jsonProblem(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidJSON, "the body has data after the JSON array")
+	}
+	return pairs, ValidatePairs(pairs)
+}
+
+// ValidatePairs checks what ParsePairs (or a schedule's input) produced.
+func ValidatePairs(pairs []lp.Mapping) error {
+	if len(pairs) == 0 || len(pairs) > MaxPairs {
+		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidRequest,
+			"give 1 to %d serviceName/url pairs; got %d", MaxPairs, len(pairs))
+	}
+	for i, p := range pairs {
+		if strings.TrimSpace(p.ServiceName) == "" {
+			return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidRequest, "item %d: serviceName is required", i)
+		}
+		u, err := url.Parse(p.URL)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidRequest,
+				"item %d: url must be an absolute https URL", i)
+		}
+	}
+	return nil
+}
+
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "wrong type at " + strings.TrimPrefix(te.Field+" ", " ") + "(expected " + te.Type.String() + ")"
+	}
+	return err.Error()
+}
+
+// Check asks LivePerson about pairs in one call. siteID, when given, must be the
+// configured account: a caller naming another account is told so rather than answered
+// about ours.
+func (s *Service) Check(ctx context.Context, siteID string, pairs []lp.Mapping) (*Result, error) {
+	var res *Result
+	err := s.Sessions.Do(ctx, func(ctx context.Context, sess session.Session) error {
+		if siteID != "" && siteID != sess.AccountID {
+			return apierr.Input(http.StatusBadRequest, apierr.CodeSiteMismatch,
+				"siteId %q is not the account this deployment serves", siteID)
+		}
+		answers, err := s.Checker.CheckMappings(ctx, sess.Domains, sess.AccountID, sess.Bearer, pairs)
+		if err != nil {
+			return err
+		}
+		res = merge(sess.AccountID, pairs, answers)
+		return nil
+	})
+	return res, err
+}
+
+// merge keeps the caller's order and matches LivePerson's answers by pair, since nothing
+// documents that the answer keeps the order; a pair it does not mention is not configured.
+func merge(account string, pairs []lp.Mapping, answers []lp.MappingResult) *Result {
+	exist := make(map[lp.Mapping]bool, len(answers))
+	for _, a := range answers {
+		k := lp.Mapping{ServiceName: a.ServiceName, URL: a.URL}
+		exist[k] = exist[k] || a.Exist
+	}
+	res := &Result{AccountID: account, Mappings: make([]Item, len(pairs)), AllConfigured: true}
+	for i, p := range pairs {
+		ok := exist[p]
+		res.Mappings[i] = Item{ServiceName: p.ServiceName, URL: p.URL, Configured: ok}
+		res.AllConfigured = res.AllConfigured && ok
+	}
+	return res
+}
+
+// HandleHTTP serves POST /mapping.
+func (s *Service) HandleHTTP(ctx context.Context, e *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	log := obs.Logger(ctx, s.logger())
+	in, err := apigw.FromV2(e)
+	if err != nil {
+		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidBody, "the request body is not valid base64").HTTPResponse()
+	}
+	if in.Method != http.MethodPost {
+		return apierr.Input(http.StatusMethodNotAllowed, apierr.CodeMethodNotAllowed, "use POST /mapping").HTTPResponse()
+	}
+	pairs, err := ParsePairs(in.Body)
+	if err != nil {
+		ae := apierr.From(err)
+		log.Info("mapping check rejected", "status", ae.Status, "code", ae.Code, "reason", ae.Message)
+		return ae.HTTPResponse()
+	}
+	res, err := s.Check(ctx, in.Query.Get("siteId"), pairs)
+	if err != nil {
+		ae := apierr.From(err)
+		log.Warn("mapping check failed", "status", ae.Status, "code", ae.Code, "error", err.Error())
+		return ae.HTTPResponse()
+	}
+	log.Info("mapping checked", "pairs", len(pairs), "allConfigured", res.AllConfigured)
+	body, _ := json.Marshal(res)
+	return apigw.ToV2(&apigw.Response{StatusCode: http.StatusOK,
+		Header: http.Header{"Content-Type": {"application/json"}}, Body: body})
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}

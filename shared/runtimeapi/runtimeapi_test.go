@@ -1,0 +1,68 @@
+package runtimeapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/lpmtls/lpmtls/shared/runtimeapi"
+)
+
+// A hand-written runtime loop speaking the protocol exercises the server the way the
+// aws-lambda-go runtime does; the real binaries are driven in the e2e tests.
+func TestProtocol(t *testing.T) {
+	s, err := runtimeapi.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	base := "http://" + s.Addr() + "/2018-06-01/runtime/"
+	go func() {
+		for i := 0; i < 2; i++ {
+			resp, err := http.Get(base + "invocation/next")
+			if err != nil {
+				return
+			}
+			id := resp.Header.Get("Lambda-Runtime-Aws-Request-Id")
+			ms, _ := strconv.ParseInt(resp.Header.Get("Lambda-Runtime-Deadline-Ms"), 10, 64)
+			var in map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&in)
+			resp.Body.Close()
+			kind := "response"
+			body, _ := json.Marshal(map[string]any{"echo": in["n"], "deadlineSet": ms > 0})
+			if i == 1 {
+				kind = "error"
+				body = []byte(`{"errorMessage":"boom","errorType":"Boom"}`)
+			}
+			r, err := http.Post(base+"invocation/"+id+"/"+kind, "application/json", bytes.NewReader(body))
+			if err == nil {
+				r.Body.Close()
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := s.Invoke(ctx, []byte(`{"n":7}`), 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(res.Payload, &out); err != nil || out["echo"] != float64(7) || out["deadlineSet"] != true {
+		t.Fatalf("payload %s err %v", res.Payload, err)
+	}
+	<-s.Ready()
+	if s.ReadyAt().IsZero() {
+		t.Fatal("ReadyAt not set")
+	}
+	res, err = s.Invoke(ctx, []byte(`{}`), 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Error == nil || res.Error.ErrorType != "Boom" || res.Error.ErrorMessage != "boom" {
+		t.Fatalf("error result %+v", res.Error)
+	}
+}

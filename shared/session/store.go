@@ -1,0 +1,222 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lpmtls/lpmtls/shared/lp"
+)
+
+// storedDomains is the JSON kept in {Prefix}/{acct}/domains. FetchedAt travels with
+// the domains so every environment ages them from the same discovery.
+type storedDomains struct {
+	Domains   lp.Domains `json:"domains"`
+	FetchedAt time.Time  `json:"fetchedAt"`
+}
+
+func encodeDomains(d lp.Domains, at time.Time) string {
+	b, _ := json.Marshal(storedDomains{Domains: d, FetchedAt: at.UTC()})
+	return string(b)
+}
+
+func (m *Manager) storeGet(ctx context.Context, name string) (string, bool, error) {
+	m.storeGets.Add(1)
+	return m.o.Store.Get(ctx, name)
+}
+
+func (m *Manager) storePut(ctx context.Context, name, value string, secure, overwrite bool) error {
+	m.storePuts.Add(1)
+	return m.o.Store.Put(ctx, name, value, secure, overwrite)
+}
+
+func (m *Manager) storeDelete(ctx context.Context, name string) error {
+	m.storeDeletes.Add(1)
+	return m.o.Store.Delete(ctx, name)
+}
+
+// storeGetToken reads the shared token. A value that does not parse is reported as
+// not found (and logged): it will be overwritten by the next login.
+func (m *Manager) storeGetToken(ctx context.Context, name string) (lp.Token, bool, error) {
+	v, found, err := m.storeGet(ctx, name)
+	if err != nil || !found {
+		return lp.Token{}, false, err
+	}
+	var t lp.Token
+	if err := json.Unmarshal([]byte(v), &t); err != nil || t.Bearer == "" {
+		// The value is secret: say only that it is malformed.
+		m.o.Logger.WarnContext(ctx, "ignoring malformed token parameter", "parameter", name)
+		return lp.Token{}, false, nil
+	}
+	return t, true, nil
+}
+
+func (m *Manager) storeGetDomains(ctx context.Context, name string) (storedDomains, bool, error) {
+	v, found, err := m.storeGet(ctx, name)
+	if err != nil || !found {
+		return storedDomains{}, false, err
+	}
+	var d storedDomains
+	if err := json.Unmarshal([]byte(v), &d); err != nil {
+		m.o.Logger.WarnContext(ctx, "ignoring malformed domains parameter", "parameter", name, "err", err)
+		return storedDomains{}, false, nil
+	}
+	return d, true, nil
+}
+
+// obtainToken gets a new token by logging in, coordinating with other processes
+// through the lease so that a burst of cold starts logs in once: the lease winner
+// logs in and publishes; the others poll the token parameter for at most LeaseTTL
+// and then log in themselves.
+func (m *Manager) obtainToken(ctx context.Context, acct string, d lp.Domains) (lp.Token, error) {
+	if m.o.Store == nil {
+		return m.login(ctx, d)
+	}
+	leaseName := m.param(acct, "lease")
+	tokenName := m.param(acct, "token")
+	now := m.o.Now()
+	leaseExp := now.Add(m.o.LeaseTTL)
+	value := m.holder + " " + strconv.FormatInt(leaseExp.UnixMilli(), 10)
+
+	won := false
+	err := m.storePut(ctx, leaseName, value, false, false)
+	switch {
+	case err == nil:
+		won = true
+	case m.o.IsExists(err):
+		other, found, gerr := m.storeGet(ctx, leaseName)
+		switch {
+		case gerr != nil:
+			m.warnStore(ctx, "get", leaseName, gerr)
+			return m.publishLogin(ctx, acct, d, tokenName, "")
+		case !found:
+			// The holder finished between our Put and Get: its token should be there.
+			if t, ok := m.waitForToken(ctx, tokenName, now, leaseExp, true); ok {
+				return t, nil
+			}
+			return m.publishLogin(ctx, acct, d, tokenName, "")
+		}
+		exp, ok := parseLease(other)
+		if ok && now.Before(exp) {
+			if t, ok := m.waitForToken(ctx, tokenName, now, exp, false); ok {
+				return t, nil
+			}
+			m.o.Logger.WarnContext(ctx, "login lease holder published no token in time; logging in", "account", acct)
+			return m.publishLogin(ctx, acct, d, tokenName, "")
+		}
+		// Stale (its holder died or froze): take it over. Two processes doing this at
+		// once both log in, which is the pre-lease behaviour, not an error.
+		if err := m.storePut(ctx, leaseName, value, false, true); err != nil {
+			m.warnStore(ctx, "put", leaseName, err)
+		} else {
+			won = true
+		}
+	default:
+		m.warnStore(ctx, "put", leaseName, err)
+	}
+	if won {
+		return m.publishLogin(ctx, acct, d, tokenName, leaseName)
+	}
+	return m.publishLogin(ctx, acct, d, tokenName, "")
+}
+
+// publishLogin logs in, stores the token (SecureString) and releases the lease if
+// this process holds it. The token is written before the lease is deleted so that
+// pollers never see "no lease, no token". The delete does not check the holder: if
+// our lease was taken over as stale, deleting the newer one costs at most a login.
+func (m *Manager) publishLogin(ctx context.Context, acct string, d lp.Domains, tokenName, leaseName string) (lp.Token, error) {
+	tok, err := m.login(ctx, d)
+	if err == nil {
+		b, _ := json.Marshal(tok)
+		if perr := m.storePut(ctx, tokenName, string(b), true, true); perr != nil {
+			m.warnStore(ctx, "put", tokenName, perr)
+		}
+	}
+	if leaseName != "" {
+		// Released even when the login failed, so others need not wait out the TTL.
+		if derr := m.storeDelete(context.WithoutCancel(ctx), leaseName); derr != nil {
+			m.warnStore(ctx, "delete", leaseName, derr)
+		}
+	}
+	return tok, err
+}
+
+// waitForToken polls the token parameter with growing pauses until a usable token
+// appears or the budget runs out. The budget is the lease's expiry capped by LeaseTTL
+// and by half of the time left on ctx (the other half is for our own login). The
+// pauses are planned from the budget up front, so the loop ends even with a frozen
+// clock.
+func (m *Manager) waitForToken(ctx context.Context, name string, now, until time.Time, immediate bool) (lp.Token, bool) {
+	budget := until.Sub(now)
+	if budget > m.o.LeaseTTL {
+		budget = m.o.LeaseTTL
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		if half := dl.Sub(now) / 2; half < budget {
+			budget = half
+		}
+	}
+	const first, maxPause = 50 * time.Millisecond, 500 * time.Millisecond
+	pause := first
+	if immediate {
+		pause = 0
+	}
+	for budget >= 0 {
+		if pause > budget {
+			pause = budget
+		}
+		if pause > 0 {
+			select {
+			case <-m.after(pause):
+			case <-ctx.Done():
+				return lp.Token{}, false
+			}
+		}
+		budget -= pause
+		t, found, err := m.storeGetToken(ctx, name)
+		if err != nil {
+			m.warnStore(ctx, "get", name, err)
+			return lp.Token{}, false
+		}
+		if found && m.usable(t, m.o.Now()) {
+			return t, true
+		}
+		if budget == 0 {
+			break
+		}
+		switch {
+		case pause == 0:
+			pause = first
+		case pause*2 > maxPause:
+			pause = maxPause
+		default:
+			pause *= 2
+		}
+	}
+	return lp.Token{}, false
+}
+
+func parseLease(v string) (time.Time, bool) {
+	_, ms, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(n), true
+}
+
+func newHolderID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Sprintf("pid-%d", time.Now().UnixNano())
+	}
+	return hex.EncodeToString(b[:])
+}
