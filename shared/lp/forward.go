@@ -1,0 +1,224 @@
+package lp
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Gateway header names (canonical form; HTTP header names are case-insensitive).
+const (
+	hdrForwardURL       = "Lp-Forward-Url"
+	hdrServiceName      = "Lp-Service-Name"
+	hdrAuthOverride     = "Lp-Authorization-Override"
+	hdrStopIfNoCert     = "Lp-Stop-If-Certificate-Not-Found"
+	hdrMsgFromTransport = "Lp-Message-From-Transport"
+	hdrErrFromTransport = "Lp-Error-From-Transport"
+)
+
+// maxPrealloc bounds how much a Content-Length may make Forward allocate up front.
+const maxPrealloc = 8 << 20
+
+// Forward sends r through the mTLS gateway and returns the target's answer untouched.
+// Gateway-originated failures come back as *Error (see the classification below); a
+// target's own 2xx/3xx/4xx is a success. Redirects are never followed.
+func (c *Client) Forward(ctx context.Context, d Domains, accountID, bearer string, r *ForwardRequest) (*ForwardResponse, error) {
+	const op = "forward"
+	if r == nil {
+		return nil, badRequest(op, "no request")
+	}
+	if accountID == "" {
+		return nil, badRequest(op, "account id is empty")
+	}
+	if r.URL == "" {
+		return nil, badRequest(op, "target URL is empty")
+	}
+	// Values are checked here so that a bad one is the caller's error, not an opaque
+	// transport failure; messages name the field, never its value.
+	for _, f := range []struct{ name, v string }{
+		{"bearer", bearer}, {"target URL", r.URL}, {"service name", r.ServiceName},
+		{"authorization override", r.AuthorizationOverride},
+	} {
+		if !validHeaderValue(f.v) {
+			return nil, badRequest(op, f.name+" is not a valid header value")
+		}
+	}
+	if bearer == "" {
+		return nil, badRequest(op, "bearer is empty")
+	}
+	host, err := d.Host(ServiceMTLSGateway)
+	if err != nil {
+		return nil, err
+	}
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	req, err := c.newRequest(ctx, op, method, "https://"+host+"/mtls/account/"+url.PathEscape(accountID), r.Body)
+	if err != nil {
+		return nil, err
+	}
+	if err := copyRequestHeaders(req.Header, r.Header); err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	req.Header.Set(hdrForwardURL, r.URL)
+	if r.ServiceName != "" {
+		req.Header.Set(hdrServiceName, r.ServiceName)
+	}
+	if r.AuthorizationOverride != "" {
+		req.Header.Set(hdrAuthOverride, r.AuthorizationOverride)
+	}
+	// Always explicit: the gateway's default (forward over plain TLS) must never be
+	// chosen by omission.
+	req.Header.Set(hdrStopIfNoCert, strconv.FormatBool(r.StopIfCertificateNotFound))
+
+	resp, err := c.do(op, req)
+	if err != nil {
+		return nil, err
+	}
+	if kind, failed := forwardKind(resp, r.StopIfCertificateNotFound); failed {
+		e := c.responseError(op, resp)
+		e.Kind = kind
+		switch {
+		case kind == KindGateway && resp.StatusCode == http.StatusInternalServerError && r.StopIfCertificateNotFound &&
+			mentionsMapping(e.Body):
+			e.Kind = KindNoCertificate
+		case kind == KindThrottled:
+			e.RetryAfter = retryAfter(resp.Header, c.now())
+		}
+		e.Message = forwardMessage(e, resp.Header)
+		return nil, scrub(e, bearer, r.AuthorizationOverride)
+	}
+
+	body, err := readWhole(resp.Body, resp.ContentLength)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, transportError(ctx, op, err)
+	}
+	removeHopHeaders(resp.Header)
+	return &ForwardResponse{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, nil
+}
+
+// forwardKind classifies a gateway answer from status and headers; order matters.
+// A 500 is reported as KindGateway here and refined once the body is read.
+func forwardKind(resp *http.Response, stopIfNoCert bool) (Kind, bool) {
+	st := resp.StatusCode
+	switch {
+	case resp.Header.Get(hdrMsgFromTransport) != "" || resp.Header.Get(hdrErrFromTransport) != "" ||
+		len(resp.Header[hdrMsgFromTransport]) > 0 || len(resp.Header[hdrErrFromTransport]) > 0 ||
+		st == http.StatusFailedDependency:
+		return KindTarget, true
+	case st == http.StatusUnauthorized || st == http.StatusForbidden:
+		return KindAuth, true
+	case st == http.StatusTooManyRequests:
+		return KindThrottled, true
+	case stopIfNoCert && st == http.StatusBadRequest:
+		// LivePerson's own client reads 400 as "no mTLS mapping for this URL".
+		return KindNoCertificate, true
+	case st >= 500:
+		return KindGateway, true
+	}
+	return KindUnknown, false
+}
+
+func mentionsMapping(body []byte) bool {
+	b := bytes.ToLower(body)
+	return bytes.Contains(b, []byte("certificate")) || bytes.Contains(b, []byte("mapping"))
+}
+
+func forwardMessage(e *Error, h http.Header) string {
+	switch e.Kind {
+	case KindTarget:
+		var parts []string
+		for _, k := range []string{hdrMsgFromTransport, hdrErrFromTransport} {
+			for _, v := range h.Values(k) {
+				if v = strings.TrimSpace(v); v != "" {
+					parts = append(parts, v)
+				}
+			}
+		}
+		if len(parts) == 0 {
+			return fmt.Sprintf("target call failed (HTTP %d)", e.Status)
+		}
+		return clip("target call failed: " + strings.Join(parts, "; "))
+	case KindAuth:
+		return joinMessage(fmt.Sprintf("gateway refused the credentials (HTTP %d)", e.Status), lpMessage(e.Body))
+	case KindThrottled:
+		return "gateway throttled the call"
+	case KindNoCertificate:
+		return joinMessage(fmt.Sprintf("no certificate mapping for this account, service and URL (HTTP %d)", e.Status), lpMessage(e.Body))
+	default:
+		return joinMessage(fmt.Sprintf("gateway answered HTTP %d", e.Status), lpMessage(e.Body))
+	}
+}
+
+// copyRequestHeaders copies the caller's end-to-end headers. Authorization and LP-*
+// are the gateway's own and are set by Forward alone; Host, Content-Length and
+// hop-by-hop headers belong to the connection.
+func copyRequestHeaders(dst, src http.Header) error {
+	var connListed []string
+	for k, vs := range src {
+		if strings.EqualFold(k, "Connection") {
+			for _, v := range vs {
+				for _, f := range strings.Split(v, ",") {
+					if f = strings.TrimSpace(f); f != "" {
+						connListed = append(connListed, textproto.CanonicalMIMEHeaderKey(f))
+					}
+				}
+			}
+		}
+	}
+	for k, vs := range src {
+		if !validHeaderName(k) {
+			return badRequest("forward", "a header name is not valid")
+		}
+		ck := textproto.CanonicalMIMEHeaderKey(k)
+		if skipRequestHeader(ck) || contains(connListed, ck) {
+			continue
+		}
+		for _, v := range vs {
+			if !validHeaderValue(v) {
+				return badRequest("forward", "header "+ck+" has an invalid value")
+			}
+		}
+		dst[ck] = append(dst[ck], vs...)
+	}
+	return nil
+}
+
+func skipRequestHeader(ck string) bool {
+	switch ck {
+	case "Host", "Content-Length", "Authorization":
+		return true
+	}
+	return isHopHeader(ck) || (len(ck) >= 3 && strings.EqualFold(ck[:3], "lp-"))
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// readWhole reads a body in one allocation when its length is known.
+func readWhole(r io.Reader, contentLength int64) ([]byte, error) {
+	n := contentLength
+	if n < 0 || n > maxPrealloc {
+		n = 0
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,67 @@
+package lp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// CheckMappings asks the gateway which (serviceName, url) pairs have a certificate
+// mapping for the account. No pairs means no call: the gateway is rate limited.
+func (c *Client) CheckMappings(ctx context.Context, d Domains, accountID, bearer string, pairs []Mapping) ([]MappingResult, error) {
+	const op = "mapping"
+	if len(pairs) == 0 {
+		return []MappingResult{}, nil
+	}
+	if accountID == "" {
+		return nil, badRequest(op, "account id is empty")
+	}
+	if bearer == "" || !validHeaderValue(bearer) {
+		return nil, badRequest(op, "bearer is empty or not a valid header value")
+	}
+	host, err := d.Host(c.opts.MappingService)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(pairs)
+	if err != nil {
+		return nil, badRequest(op, "cannot encode mapping pairs")
+	}
+	path := strings.ReplaceAll(c.opts.MappingPath, "{accountId}", url.PathEscape(accountID))
+	req, err := c.newRequest(ctx, op, http.MethodPost, "https://"+host+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.do(op, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := c.responseError(op, resp)
+		e.Kind = statusKind(resp.StatusCode)
+		if resp.Header.Get("WWW-Authenticate") != "" {
+			e.Kind = KindAuth
+		}
+		if e.Kind == KindThrottled {
+			e.RetryAfter = retryAfter(resp.Header, c.now())
+		}
+		e.Message = joinMessage(fmt.Sprintf("mapping check answered HTTP %d", resp.StatusCode), lpMessage(e.Body))
+		return nil, scrub(e, bearer)
+	}
+	raw, err := readAPIBody(ctx, op, resp)
+	if err != nil {
+		return nil, err
+	}
+	var out []MappingResult
+	if err := json.Unmarshal(raw, &out); err != nil || out == nil {
+		return nil, scrub(&Error{Kind: KindGateway, Op: op, Status: resp.StatusCode,
+			Message: "mapping check answer is not a JSON array", Body: clipBody(raw)}, bearer)
+	}
+	return out, nil
+}

@@ -1,0 +1,188 @@
+package obs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Redacted replaces secret values and sensitive attributes.
+const Redacted = "[REDACTED]"
+
+// minSecretLen keeps short values (a 4-digit PIN, "true") from blanking unrelated text.
+const minSecretLen = 6
+
+type secretSet struct {
+	list     []string // longest first, so the Replacer prefers the longest match
+	replacer *strings.Replacer
+}
+
+var (
+	secretsMu sync.Mutex // serialises writers; readers use the atomic snapshot
+	secrets   atomic.Pointer[secretSet]
+)
+
+// RegisterSecret adds a literal value (password, bearer, client secret, cookie value)
+// that must never be written: every later record has it replaced in its message and
+// string-like attributes. Values shorter than 6 bytes are ignored.
+func RegisterSecret(s string) {
+	if len(s) < minSecretLen {
+		return
+	}
+	secretsMu.Lock()
+	defer secretsMu.Unlock()
+	var list []string
+	if cur := secrets.Load(); cur != nil {
+		if slices.Contains(cur.list, s) {
+			return
+		}
+		list = slices.Clone(cur.list)
+	}
+	list = append(list, s)
+	slices.SortStableFunc(list, func(a, b string) int { return len(b) - len(a) })
+	pairs := make([]string, 0, 2*len(list))
+	for _, v := range list {
+		pairs = append(pairs, v, Redacted)
+	}
+	secrets.Store(&secretSet{list: list, replacer: strings.NewReplacer(pairs...)})
+}
+
+// redactString is the hot path: one atomic load and a Contains per secret; the Replacer
+// runs only when something matched.
+func redactString(s string) string {
+	set := secrets.Load()
+	if set == nil {
+		return s
+	}
+	for _, v := range set.list {
+		if strings.Contains(s, v) {
+			return set.replacer.Replace(s)
+		}
+	}
+	return s
+}
+
+func hasSecrets() bool {
+	set := secrets.Load()
+	return set != nil && len(set.list) > 0
+}
+
+// sensitiveKeys are attribute names redacted whatever their value (compared in lower case).
+var sensitiveKeys = map[string]bool{
+	"password":                  true,
+	"secret":                    true,
+	"clientsecret":              true,
+	"client_secret":             true,
+	"token":                     true,
+	"bearer":                    true,
+	"authorization":             true,
+	"cookie":                    true,
+	"set-cookie":                true,
+	"x-amz-security-token":      true,
+	"lp-authorization-override": true,
+}
+
+func isSensitiveKey(k string) bool {
+	return sensitiveKeys[strings.ToLower(k)]
+}
+
+func redactAttr(a slog.Attr) slog.Attr {
+	if isSensitiveKey(a.Key) {
+		return slog.String(a.Key, Redacted)
+	}
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, redactString(v.String()))
+	case slog.KindGroup:
+		return slog.Attr{Key: a.Key, Value: slog.GroupValue(redactAttrs(v.Group())...)}
+	case slog.KindAny:
+		if !hasSecrets() {
+			return slog.Attr{Key: a.Key, Value: v}
+		}
+		// Errors, Stringers and structs are rendered by the JSON handler in ways we cannot
+		// intercept; render them here (fmt recovers from panicking methods) and only
+		// replace the value when it actually carries a secret.
+		text := fmt.Sprint(v.Any())
+		if r := redactString(text); r != text {
+			return slog.String(a.Key, r)
+		}
+	}
+	return slog.Attr{Key: a.Key, Value: v}
+}
+
+func redactAttrs(as []slog.Attr) []slog.Attr {
+	out := make([]slog.Attr, len(as))
+	for i, a := range as {
+		out[i] = redactAttr(a)
+	}
+	return out
+}
+
+// groupOrAttrs is one With/WithGroup call, kept unformatted so that secrets registered
+// after the logger was derived are still caught when the record is written.
+type groupOrAttrs struct {
+	group string
+	attrs []slog.Attr
+}
+
+type redactingHandler struct {
+	inner slog.Handler
+	goas  []groupOrAttrs
+}
+
+// NewRedactingHandler wraps inner so that nothing reaches it before redaction. inner
+// should be a fresh handler: attributes already attached to it are not inspected.
+func NewRedactingHandler(inner slog.Handler) slog.Handler {
+	return &redactingHandler{inner: inner}
+}
+
+func (h *redactingHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h *redactingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	if len(as) == 0 {
+		return h
+	}
+	return h.with(groupOrAttrs{attrs: slices.Clone(as)})
+}
+
+func (h *redactingHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	return h.with(groupOrAttrs{group: name})
+}
+
+func (h *redactingHandler) with(g groupOrAttrs) *redactingHandler {
+	return &redactingHandler{inner: h.inner, goas: append(slices.Clip(h.goas), g)}
+}
+
+// Handle rebuilds the record with the stored With/WithGroup calls folded in as nested
+// groups, which the JSON handler renders exactly as it would have rendered them itself.
+func (h *redactingHandler) Handle(ctx context.Context, r slog.Record) error {
+	attrs := make([]slog.Attr, 0, r.NumAttrs())
+	r.Attrs(func(a slog.Attr) bool {
+		attrs = append(attrs, redactAttr(a))
+		return true
+	})
+	for i := len(h.goas) - 1; i >= 0; i-- {
+		g := h.goas[i]
+		if g.group != "" {
+			if len(attrs) == 0 {
+				continue // slog drops empty groups; so do we
+			}
+			attrs = []slog.Attr{{Key: g.group, Value: slog.GroupValue(attrs...)}}
+			continue
+		}
+		attrs = append(redactAttrs(g.attrs), attrs...)
+	}
+	nr := slog.NewRecord(r.Time, r.Level, redactString(r.Message), r.PC)
+	nr.AddAttrs(attrs...)
+	return h.inner.Handle(ctx, nr)
+}

@@ -1,0 +1,273 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lpmtls/lpmtls/shared/lp"
+)
+
+// clock is a frozen, manually advanced time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// fakeLP issues bearers "bearer-N-s3cr3t" valid for an hour. Login fails with a 401
+// when the password is not the current one; it blocks on release when that is set.
+type fakeLP struct {
+	clock *clock
+
+	mu           sync.Mutex
+	logins       int
+	discovers    int
+	password     string // accepted password
+	discoverErr  error
+	domains      lp.Domains
+	issued       []string
+	loginStarted chan struct{} // receives once per login, if set
+	release      chan struct{} // login waits for it, if set
+}
+
+func (f *fakeLP) Discover(ctx context.Context, acct string) (lp.Domains, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.discovers++
+	if f.discoverErr != nil {
+		return nil, f.discoverErr
+	}
+	return f.domains, nil
+}
+
+func (f *fakeLP) Login(ctx context.Context, d lp.Domains, cred lp.Credentials) (lp.Token, error) {
+	f.mu.Lock()
+	f.logins++
+	started, release := f.loginStarted, f.release
+	f.mu.Unlock()
+	if d[lp.ServiceAgentVep] == "" {
+		return lp.Token{}, errors.New("login without agentVep domain")
+	}
+	if started != nil {
+		started <- struct{}{}
+	}
+	if release != nil {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return lp.Token{}, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if cred.Password != f.password {
+		return lp.Token{}, &lp.Error{Kind: lp.KindAuth, Op: "login", Status: 401, Message: "invalid credentials"}
+	}
+	b := fmt.Sprintf("bearer-%d-s3cr3t", len(f.issued)+1)
+	f.issued = append(f.issued, b)
+	return lp.Token{Bearer: b, ExpiresAt: f.clock.Now().Add(time.Hour)}, nil
+}
+
+func (f *fakeLP) counts() (logins, discovers int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.logins, f.discovers
+}
+
+// fakeSecrets returns creds[i] on the i-th read (the last one repeats).
+type fakeSecrets struct {
+	mu    sync.Mutex
+	reads int
+	creds []lp.Credentials
+}
+
+func (s *fakeSecrets) Credentials(ctx context.Context) (lp.Credentials, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := min(s.reads, len(s.creds)-1)
+	s.reads++
+	return s.creds[i], nil
+}
+
+func (s *fakeSecrets) count() int { s.mu.Lock(); defer s.mu.Unlock(); return s.reads }
+
+type param struct {
+	value  string
+	secure bool
+}
+
+// fakeStore is an in-memory ParameterStore with a failure switch.
+type fakeStore struct {
+	mu      sync.Mutex
+	params  map[string]param
+	fail    error
+	gets    int
+	puts    int
+	deleted []string
+}
+
+func newFakeStore() *fakeStore { return &fakeStore{params: map[string]param{}} }
+
+func (s *fakeStore) Get(ctx context.Context, name string) (string, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gets++
+	if s.fail != nil {
+		return "", false, s.fail
+	}
+	p, ok := s.params[name]
+	return p.value, ok, nil
+}
+
+func (s *fakeStore) Put(ctx context.Context, name, value string, secure, overwrite bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.puts++
+	if s.fail != nil {
+		return s.fail
+	}
+	if _, ok := s.params[name]; ok && !overwrite {
+		return fmt.Errorf("put %s: %w", name, ErrParameterExists)
+	}
+	s.params[name] = param{value, secure}
+	return nil
+}
+
+func (s *fakeStore) Delete(ctx context.Context, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deleted = append(s.deleted, name)
+	if s.fail != nil {
+		return s.fail
+	}
+	delete(s.params, name)
+	return nil
+}
+
+func (s *fakeStore) get(name string) (param, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.params[name]
+	return p, ok
+}
+
+func (s *fakeStore) set(name, value string, secure bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.params[name] = param{value, secure}
+}
+
+func (s *fakeStore) setFail(err error) { s.mu.Lock(); s.fail = err; s.mu.Unlock() }
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuf) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.b.Write(p) }
+func (b *syncBuf) String() string              { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
+
+const (
+	acct       = "90412233"
+	prefix     = "/lpmtls/test"
+	tokenParam = prefix + "/" + acct + "/token"
+	domParam   = prefix + "/" + acct + "/domains"
+	leaseParam = prefix + "/" + acct + "/lease"
+	oldPass    = "pw-old-s3cr3t"
+	newPass    = "pw-new-s3cr3t"
+)
+
+var testDomains = lp.Domains{lp.ServiceAgentVep: "va.agentvep.example", lp.ServiceMTLSGateway: "va-a.mtls.example"}
+
+type env struct {
+	t       *testing.T
+	clock   *clock
+	lp      *fakeLP
+	secrets *fakeSecrets
+	store   *fakeStore
+	logs    *syncBuf
+
+	mu     sync.Mutex
+	onTok  []string
+	stored []string // bearers planted in the store by tests
+}
+
+// newEnv builds fakes sharing one clock and log buffer; on cleanup it checks that no
+// bearer or password reached the logs.
+func newEnv(t *testing.T) *env {
+	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	e := &env{
+		t:       t,
+		clock:   c,
+		lp:      &fakeLP{clock: c, password: oldPass, domains: testDomains},
+		secrets: &fakeSecrets{creds: []lp.Credentials{{AccountID: acct, Username: "svc", Password: oldPass}}},
+		store:   newFakeStore(),
+		logs:    &syncBuf{},
+	}
+	t.Cleanup(func() {
+		logs := e.logs.String()
+		e.lp.mu.Lock()
+		secrets := append([]string{oldPass, newPass}, e.lp.issued...)
+		e.lp.mu.Unlock()
+		secrets = append(secrets, e.stored...)
+		for _, s := range secrets {
+			if strings.Contains(logs, s) {
+				t.Errorf("logs contain secret %q:\n%s", s, logs)
+			}
+		}
+	})
+	return e
+}
+
+func (e *env) options() Options {
+	return Options{
+		LP:          e.lp,
+		Credentials: e.secrets,
+		Store:       e.store,
+		Prefix:      prefix,
+		Logger:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:         e.clock.Now,
+		OnToken: func(b string) {
+			e.mu.Lock()
+			e.onTok = append(e.onTok, b)
+			e.mu.Unlock()
+		},
+	}
+}
+
+func (e *env) manager(mod ...func(*Options)) *Manager {
+	o := e.options()
+	for _, f := range mod {
+		f(&o)
+	}
+	m := New(o)
+	m.after = func(d time.Duration) <-chan time.Time {
+		e.t.Errorf("unexpected wait of %v for another process's token", d)
+		ch := make(chan time.Time, 1)
+		ch <- time.Time{}
+		return ch
+	}
+	return m
+}
+
+func (e *env) plantToken(bearer string, exp time.Time) {
+	e.stored = append(e.stored, bearer)
+	e.store.set(tokenParam, fmt.Sprintf(`{"bearer":%q,"expiresAt":%q}`, bearer, exp.Format(time.RFC3339Nano)), true)
+}
+
+func (e *env) plantDomains(at time.Time) {
+	e.store.set(domParam, encodeDomains(testDomains, at), false)
+}

@@ -1,0 +1,119 @@
+// Package wiring builds, once per process, what every function shares: the LivePerson
+// client on one keep-alive transport, the credentials source, the SSM cache tier and the
+// session manager. Function mains call Build at init and hand the parts to handlers.
+package wiring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/lpmtls/lpmtls/shared/config"
+	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/obs"
+	"github.com/lpmtls/lpmtls/shared/paramstore"
+	"github.com/lpmtls/lpmtls/shared/secrets"
+	"github.com/lpmtls/lpmtls/shared/session"
+)
+
+// Deps are the process-wide parts.
+type Deps struct {
+	Config   *config.Config
+	Logger   *slog.Logger
+	LP       *lp.Client
+	Sessions *session.Manager
+	// AWS is the loaded SDK configuration; zero when no AWS service is used.
+	AWS aws.Config
+}
+
+// Build loads nothing from the network: it only assembles clients, so init stays fast
+// and a misconfiguration fails at init with the config's own error.
+func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Deps, error) {
+	if logger == nil {
+		logger = obs.NewLogger(os.Stdout, cfg.LogLevel)
+	}
+	d := &Deps{Config: cfg, Logger: logger}
+	d.LP = lp.New(lp.Options{
+		HTTPClient:      lp.NewHTTPClient(),
+		CSDSURL:         cfg.CSDSURL,
+		MappingService:  cfg.MappingService,
+		MappingPath:     cfg.MappingPath,
+		OAuth2Version:   cfg.OAuth2Version,
+		DefaultTokenTTL: cfg.DefaultTokenTTL,
+	})
+
+	var creds session.CredentialSource
+	if static, ok := cfg.StaticCredentials(); ok {
+		creds = secrets.Static{Creds: static}
+	}
+	needAWS := cfg.SecretID != "" || cfg.CachePrefix != ""
+	if needAWS {
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("loading AWS configuration: %w", err)
+		}
+		d.AWS = awsCfg
+	}
+	if cfg.SecretID != "" {
+		creds = secrets.NewSource(secretsmanager.NewFromConfig(d.AWS), cfg.SecretID)
+	}
+	if creds == nil {
+		return nil, errors.New("no LivePerson credentials configured: set LP_SECRET_ID")
+	}
+	var store session.ParameterStore
+	if cfg.CachePrefix != "" {
+		store = paramstore.New(ssm.NewFromConfig(d.AWS), cfg.CacheKMSKeyID)
+	}
+	d.Sessions = session.New(session.Options{
+		LP:            d.LP,
+		Credentials:   redacting{creds},
+		Store:         store,
+		Prefix:        cfg.CachePrefix,
+		RefreshMargin: cfg.RefreshMargin,
+		DomainsTTL:    cfg.DomainsTTL,
+		LeaseTTL:      cfg.LoginLeaseTTL,
+		IsExists:      func(err error) bool { return errors.Is(err, paramstore.ErrExists) },
+		Logger:        logger,
+		OnToken:       obs.RegisterSecret,
+	})
+	return d, nil
+}
+
+// redacting registers every credential value with the log redactor the moment it is
+// read, so no later log line can carry it even by accident.
+type redacting struct{ session.CredentialSource }
+
+func (r redacting) Credentials(ctx context.Context) (lp.Credentials, error) {
+	c, err := r.CredentialSource.Credentials(ctx)
+	if err == nil {
+		obs.RegisterSecret(c.Password)
+		obs.RegisterSecret(c.ClientSecret)
+	}
+	return c, err
+}
+
+// MustFromEnv is what a Lambda main needs: the configuration from the environment
+// (credentials required) and the built parts. A bad configuration ends the process at
+// init with one message listing every problem, which Lambda reports as an init error.
+func MustFromEnv() *Deps {
+	cfg, err := config.Load(os.Getenv)
+	if err == nil {
+		err = cfg.RequireCredentials()
+	}
+	if err == nil {
+		var d *Deps
+		if d, err = Build(context.Background(), cfg, nil); err == nil {
+			return d
+		}
+	}
+	fmt.Fprintln(os.Stderr, "lpmtls init:", err)
+	os.Exit(1)
+	return nil
+}
