@@ -56,7 +56,7 @@ var allowedMethods = map[string]bool{
 // SigV4, proxies), not the call to the target. A caller who needs an Authorization at the
 // target says so with LP-authorization-override.
 var droppedHeaders = []string{
-	"Authorization", "Host", "Content-Length", "Cookie", "Forwarded", "Via",
+	"Authorization", "Host", "Content-Length", "Forwarded", "Via",
 	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
 	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }

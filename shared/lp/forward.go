@@ -111,8 +111,8 @@ func (c *Client) Forward(ctx context.Context, d Domains, accountID, bearer strin
 func forwardKind(resp *http.Response, stopIfNoCert bool) (Kind, bool) {
 	st := resp.StatusCode
 	switch {
-	case resp.Header.Get(hdrMsgFromTransport) != "" || resp.Header.Get(hdrErrFromTransport) != "" ||
-		len(resp.Header[hdrMsgFromTransport]) > 0 || len(resp.Header[hdrErrFromTransport]) > 0 ||
+	// Presence counts, even with an empty value; net/http canonicalises received names.
+	case len(resp.Header[hdrMsgFromTransport]) > 0 || len(resp.Header[hdrErrFromTransport]) > 0 ||
 		st == http.StatusFailedDependency:
 		return KindTarget, true
 	case st == http.StatusUnauthorized || st == http.StatusForbidden:

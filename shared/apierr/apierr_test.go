@@ -1,0 +1,60 @@
+package apierr
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/lpmtls/lpmtls/shared/lp"
+)
+
+func TestFrom(t *testing.T) {
+	cases := []struct {
+		name      string
+		err       error
+		status    int
+		code      string
+		source    string
+		transient bool
+	}{
+		{"input", Input(400, CodeInvalidJSON, "bad"), 400, CodeInvalidJSON, SourceLPMTLS, false},
+		{"auth", &lp.Error{Kind: lp.KindAuth, Op: "login", Status: 401}, 502, "liveperson_auth_failed", SourceLivePerson, false},
+		{"throttled", &lp.Error{Kind: lp.KindThrottled, Status: 429, RetryAfter: 5 * time.Second}, 429, "liveperson_throttled", SourceLivePerson, true},
+		{"no cert", &lp.Error{Kind: lp.KindNoCertificate, Status: 500}, 502, "no_certificate_mapping", SourceLivePerson, false},
+		{"target", &lp.Error{Kind: lp.KindTarget, Status: 424}, 502, "target_failed", SourceLivePerson, true},
+		{"gateway", &lp.Error{Kind: lp.KindGateway, Status: 503}, 502, "gateway_error", SourceLivePerson, true},
+		{"timeout", &lp.Error{Kind: lp.KindTimeout}, 504, "timeout", SourceLivePerson, true},
+		{"wrapped lp", fmt.Errorf("x: %w", &lp.Error{Kind: lp.KindBlocked, Status: 451}), 502, "liveperson_blocked", SourceLivePerson, false},
+		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), 504, "timeout", SourceLPMTLS, true},
+		{"other", errors.New("secret missing"), 500, "internal_error", SourceLPMTLS, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := From(c.err)
+			if e.Status != c.status || e.Code != c.code || e.Source != c.source || e.Transient != c.transient {
+				t.Fatalf("got %+v", e)
+			}
+		})
+	}
+}
+
+func TestHTTPResponse(t *testing.T) {
+	le := &lp.Error{Kind: lp.KindThrottled, Status: 429, RetryAfter: 1500 * time.Millisecond}
+	r := From(le).HTTPResponse()
+	if r.StatusCode != 429 || r.Headers["Retry-After"] != "2" || r.Headers["LP-Error-Source"] != SourceLivePerson {
+		t.Fatalf("got %+v", r)
+	}
+	var b Body
+	if err := json.Unmarshal([]byte(r.Body), &b); err != nil || b.Error.Code != "liveperson_throttled" || b.Error.Message == "" {
+		t.Fatalf("body %s: %v", r.Body, err)
+	}
+	te := &lp.Error{Kind: lp.KindTarget, Status: 424, Header: http.Header{"Lp-Message-From-Transport": {"connect refused"}}}
+	r = From(te).HTTPResponse()
+	if r.Headers["LP-message-from-transport"] != "connect refused" {
+		t.Fatalf("transport header not relayed: %+v", r.Headers)
+	}
+}

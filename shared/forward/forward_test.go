@@ -1,0 +1,107 @@
+package forward
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/lpmtls/lpmtls/shared/apierr"
+)
+
+func ptr(b bool) *bool { return &b }
+
+func TestValidate(t *testing.T) {
+	p := Policy{DefaultServiceName: "WEBHOOKS", AllowedURLs: []string{"https://api.brand.example", "https://hooks.example/in/"}, MaxBodyBytes: 10}
+	cases := []struct {
+		name     string
+		in       Input
+		status   int
+		code     string
+		wantStop bool
+		service  string
+	}{
+		{"ok defaults", Input{Method: "post", URL: "https://api.brand.example/hooks?x=1"}, 0, "", true, "WEBHOOKS"},
+		{"ok explicit", Input{Method: "GET", URL: "https://api.brand.example", ServiceName: "IDP", StopIfCertificateNotFound: ptr(false)}, 0, "", false, "IDP"},
+		{"ok trailing slash prefix", Input{Method: "PUT", URL: "https://hooks.example/in/x"}, 0, "", true, "WEBHOOKS"},
+		{"missing url", Input{Method: "POST"}, 400, apierr.CodeMissingForwardURL, false, ""},
+		{"http url", Input{Method: "POST", URL: "http://api.brand.example/"}, 400, apierr.CodeInvalidForwardURL, false, ""},
+		{"relative url", Input{Method: "POST", URL: "/hooks"}, 400, apierr.CodeInvalidForwardURL, false, ""},
+		{"fragment", Input{Method: "POST", URL: "https://api.brand.example/a#b"}, 400, apierr.CodeInvalidForwardURL, false, ""},
+		{"unparseable", Input{Method: "POST", URL: "https://api.brand.example/%zz"}, 400, apierr.CodeInvalidForwardURL, false, ""},
+		{"not allowed host suffix", Input{Method: "POST", URL: "https://api.brand.example.evil.net/"}, 403, apierr.CodeURLNotAllowed, false, ""},
+		{"not allowed other", Input{Method: "POST", URL: "https://other.example/"}, 403, apierr.CodeURLNotAllowed, false, ""},
+		{"not allowed sibling path", Input{Method: "POST", URL: "https://hooks.example/internal"}, 403, apierr.CodeURLNotAllowed, false, ""},
+		{"too large", Input{Method: "POST", URL: "https://api.brand.example/", Body: []byte("01234567890")}, 413, apierr.CodeBodyTooLarge, false, ""},
+		{"trace", Input{Method: "TRACE", URL: "https://api.brand.example/"}, 405, apierr.CodeMethodNotAllowed, false, ""},
+		{"bad service", Input{Method: "POST", URL: "https://api.brand.example/", ServiceName: "a b"}, 400, apierr.CodeInvalidHeader, false, ""},
+		{"override newline", Input{Method: "POST", URL: "https://api.brand.example/", AuthorizationOverride: "a\r\nX: y"}, 400, apierr.CodeInvalidHeader, false, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, err := p.Validate(c.in)
+			if c.status == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				if req.StopIfCertificateNotFound != c.wantStop || req.ServiceName != c.service || req.URL != c.in.URL {
+					t.Fatalf("got %+v", req)
+				}
+				return
+			}
+			var ae *apierr.Error
+			if !errors.As(err, &ae) || ae.Status != c.status || ae.Code != c.code || ae.Source != apierr.SourceLPMTLS {
+				t.Fatalf("got %#v, want %d %s", err, c.status, c.code)
+			}
+		})
+	}
+}
+
+func TestValidateFiltersHeaders(t *testing.T) {
+	h := http.Header{
+		"Content-Type":         {"application/json"},
+		"Accept":               {"*/*"},
+		"X-Custom":             {"a", "b"},
+		"Authorization":        {"AWS4-HMAC-SHA256 Credential=..."},
+		"X-Amz-Date":           {"x"},
+		"X-Amz-Security-Token": {"x"},
+		"X-Amzn-Trace-Id":      {"x"},
+		"X-Forwarded-For":      {"x"},
+		"Lp-Forward-Url":       {"x"},
+		"Connection":           {"keep-alive, X-Drop"},
+		"X-Drop":               {"x"},
+		"Transfer-Encoding":    {"chunked"},
+		"Host":                 {"x"},
+		"Cookie":               {"a=1"},
+	}
+	req, err := Policy{DefaultServiceName: "S"}.Validate(Input{URL: "https://t.example/", Header: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for k := range req.Header {
+		kept = append(kept, k)
+	}
+	if len(req.Header) != 4 || req.Header.Get("Cookie") != "a=1" || req.Header.Get("Content-Type") == "" || req.Header.Get("Accept") == "" || len(req.Header["X-Custom"]) != 2 {
+		t.Fatalf("kept %v", kept)
+	}
+	if req.Method != http.MethodPost {
+		t.Fatalf("default method %q", req.Method)
+	}
+}
+
+func TestParseBool(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want *bool
+		bad  bool
+	}{{"", nil, false}, {"true", ptr(true), false}, {" TRUE ", ptr(true), false}, {"false", ptr(false), false}, {"yes", nil, true}} {
+		got, err := ParseBool(HeaderStopIfNoCert, c.in)
+		if (err != nil) != c.bad || (got == nil) != (c.want == nil) || (got != nil && *got != *c.want) {
+			t.Fatalf("%q: got %v %v", c.in, got, err)
+		}
+		if c.bad && !strings.Contains(err.Error(), HeaderStopIfNoCert) {
+			t.Fatalf("error does not name the header: %v", err)
+		}
+	}
+}

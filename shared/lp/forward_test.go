@@ -1,0 +1,450 @@
+package lp
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/http"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestForwardSendsDocumentedHeaders(t *testing.T) {
+	tests := []struct {
+		name string
+		req  ForwardRequest
+		want http.Header
+	}{
+		{
+			name: "all gateway headers",
+			req: ForwardRequest{
+				Method: http.MethodPost, URL: "https://api.brand.example/hooks/in?x=1&y=%2F",
+				ServiceName: "WEBHOOKS", AuthorizationOverride: testOverride, StopIfCertificateNotFound: true,
+				Header: http.Header{
+					"Content-Type":        {"application/json"},
+					"x-custom":            {"a", "b"}, // not canonical: still copied, canonically
+					"Authorization":       {"Basic caller"},
+					"LP-forward-url":      {"https://evil.example/"},
+					"lp-service-name":     {"EVIL"},
+					"Lp-Anything":         {"x"},
+					"Connection":          {"X-Hop-Named"},
+					"X-Hop-Named":         {"1"},
+					"Keep-Alive":          {"timeout=5"},
+					"Te":                  {"trailers"},
+					"Transfer-Encoding":   {"chunked"},
+					"Upgrade":             {"h2c"},
+					"Proxy-Authorization": {"Basic p"},
+					"Proxy-Connection":    {"keep-alive"},
+					"Trailer":             {"X-T"},
+					"Host":                {"evil.example"},
+					"Content-Length":      {"999"},
+				},
+				Body: []byte(`{"event":"ping"}`),
+			},
+			want: http.Header{
+				"Authorization":                    {"Bearer " + testBearer},
+				"Lp-Forward-Url":                   {"https://api.brand.example/hooks/in?x=1&y=%2F"},
+				"Lp-Service-Name":                  {"WEBHOOKS"},
+				"Lp-Authorization-Override":        {testOverride},
+				"Lp-Stop-If-Certificate-Not-Found": {"true"},
+				"Content-Type":                     {"application/json"},
+				"X-Custom":                         {"a", "b"},
+				"User-Agent":                       {"lpmtls"},
+				"Content-Length":                   {"16"},
+			},
+		},
+		{
+			name: "optional headers omitted, stop flag explicit false",
+			req:  ForwardRequest{Method: http.MethodGet, URL: "https://t.example/"},
+			want: http.Header{
+				"Authorization":                    {"Bearer " + testBearer},
+				"Lp-Forward-Url":                   {"https://t.example/"},
+				"Lp-Stop-If-Certificate-Not-Found": {"false"},
+				"User-Agent":                       {"lpmtls"},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got http.Header
+			var method, path, host string
+			f := newFakeLP(t, func(w http.ResponseWriter, r *http.Request) {
+				got, method, path, host = r.Header.Clone(), r.Method, r.URL.EscapedPath(), r.Host
+				_, _ = io.Copy(io.Discard, r.Body)
+			})
+			if _, err := f.c.Forward(context.Background(), f.d, "9041 2233", testBearer, &tc.req); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("headers sent:\n got %v\nwant %v", sortedKeys(got), sortedKeys(tc.want))
+				for k := range tc.want {
+					if !reflect.DeepEqual(got[k], tc.want[k]) {
+						t.Errorf("%s = %q, want %q", k, got[k], tc.want[k])
+					}
+				}
+			}
+			if method != tc.req.Method || path != "/mtls/account/9041%202233" || host != f.host {
+				t.Errorf("request line = %s %s (host %s)", method, path, host)
+			}
+		})
+	}
+}
+
+func sortedKeys(h http.Header) []string {
+	var ks []string
+	for k := range h {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func TestForwardRelaysBytesUnchanged(t *testing.T) {
+	reqBody := make([]byte, 70000)
+	respBody := make([]byte, 50000)
+	_, _ = rand.Read(reqBody)
+	_, _ = rand.Read(respBody)
+	var gotBody []byte
+	f := newFakeLP(t, func(w http.ResponseWriter, r *http.Request) {
+		gotBody, _ = io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Add("Set-Cookie", "a=1; Path=/")
+		w.Header().Add("Set-Cookie", "b=2; HttpOnly")
+		w.Header().Set("X-Target", "yes")
+		w.Header().Set("Connection", "X-Conn-Only")
+		w.Header().Set("X-Conn-Only", "drop me")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write(respBody)
+	})
+	resp, err := f.c.Forward(context.Background(), f.d, "1", testBearer,
+		&ForwardRequest{Method: http.MethodPut, URL: "https://t.example/", Body: reqBody})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(gotBody, reqBody) {
+		t.Error("request body changed on the way")
+	}
+	if resp.StatusCode != http.StatusCreated || !bytes.Equal(resp.Body, respBody) {
+		t.Errorf("status %d, body equal %v", resp.StatusCode, bytes.Equal(resp.Body, respBody))
+	}
+	if got := resp.Header.Values("Set-Cookie"); !reflect.DeepEqual(got, []string{"a=1; Path=/", "b=2; HttpOnly"}) {
+		t.Errorf("Set-Cookie = %q", got)
+	}
+	if resp.Header.Get("X-Target") != "yes" || resp.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Errorf("headers = %v", resp.Header)
+	}
+	for _, k := range []string{"Connection", "X-Conn-Only", "Transfer-Encoding", "Keep-Alive"} {
+		if _, ok := resp.Header[k]; ok {
+			t.Errorf("hop-by-hop header %s relayed", k)
+		}
+	}
+}
+
+func TestForwardGzipPassesEncoded(t *testing.T) {
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	_, _ = zw.Write([]byte(strings.Repeat("hello gzip ", 100)))
+	_ = zw.Close()
+	var gotAE string
+	f := newFakeLP(t, func(w http.ResponseWriter, r *http.Request) {
+		gotAE = r.Header.Get("Accept-Encoding")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(zipped.Bytes())
+	})
+	resp, err := f.c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{
+		URL: "https://t.example/", Header: http.Header{"Accept-Encoding": {"gzip"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotAE != "gzip" || resp.Header.Get("Content-Encoding") != "gzip" || !bytes.Equal(resp.Body, zipped.Bytes()) {
+		t.Errorf("gzip body was altered: AE=%q CE=%q len=%d want %d", gotAE, resp.Header.Get("Content-Encoding"), len(resp.Body), zipped.Len())
+	}
+}
+
+func TestForwardDoesNotFollowRedirects(t *testing.T) {
+	calls := 0
+	f := newFakeLP(t, func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		w.Header().Set("Location", "/elsewhere")
+		w.WriteHeader(http.StatusFound)
+	})
+	// Even a caller client that follows redirects must not follow the target's 302.
+	hc := *f.c.hc
+	hc.CheckRedirect = nil
+	c := New(Options{HTTPClient: &hc})
+	resp, err := c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{URL: "https://t.example/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/elsewhere" || calls != 1 {
+		t.Errorf("status %d location %q calls %d", resp.StatusCode, resp.Header.Get("Location"), calls)
+	}
+}
+
+func TestForwardClassification(t *testing.T) {
+	tests := []struct {
+		name      string
+		stop      bool
+		h         http.HandlerFunc
+		wantKind  Kind // KindUnknown: success
+		wantMsg   string
+		wantRetry time.Duration
+	}{
+		{"424 with transport headers", true, answer(424, []byte("x"), "LP-message-from-transport", "Connection refused", "LP-error-from-transport", "https://t.example/ unreachable"),
+			KindTarget, "target call failed: Connection refused; https://t.example/ unreachable", 0},
+		{"424 bare", false, answer(424, nil), KindTarget, "HTTP 424", 0},
+		{"transport header on 200", false, answer(200, nil, "LP-message-from-transport", "read timeout"), KindTarget, "read timeout", 0},
+		{"transport header beats 401", false, answer(401, nil, "LP-error-from-transport", "tls failure"), KindTarget, "tls failure", 0},
+		{"401", false, answer(401, nil), KindAuth, "HTTP 401", 0},
+		{"403 with WWW-Authenticate", true, answer(403, nil, "WWW-Authenticate", "Bearer"), KindAuth, "HTTP 403", 0},
+		{"429 seconds", false, answer(429, nil, "Retry-After", "2"), KindThrottled, "", 2 * time.Second},
+		{"429 date", false, answer(429, nil, "Retry-After", fixedNow.Add(time.Minute).Format(http.TimeFormat)), KindThrottled, "", time.Minute},
+		{"429 bare", false, answer(429, nil), KindThrottled, "", 0},
+		{"400 with stop flag", true, answer(400, nil), KindNoCertificate, "no certificate mapping", 0},
+		{"400 without stop flag is the target's", false, answer(400, []byte("bad input")), KindUnknown, "", 0},
+		{"500 certificate with stop flag", true, answer(500, []byte(`{"message":"Certificate not found for account"}`)), KindNoCertificate, "Certificate not found", 0},
+		{"500 MAPPING with stop flag", true, answer(500, []byte(`no MAPPING`)), KindNoCertificate, "", 0},
+		{"500 certificate without stop flag", false, answer(500, []byte(`certificate`)), KindGateway, "HTTP 500", 0},
+		{"500 other with stop flag", true, answer(500, []byte(`NullPointerException`)), KindGateway, "HTTP 500", 0},
+		{"503", true, answer(503, nil), KindGateway, "HTTP 503", 0},
+		{"404 is the target's", true, answer(404, []byte("nope")), KindUnknown, "", 0},
+		{"204", true, answer(204, nil), KindUnknown, "", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeLP(t, tc.h)
+			resp, err := f.c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{
+				Method: http.MethodPost, URL: "https://t.example/", StopIfCertificateNotFound: tc.stop,
+				AuthorizationOverride: testOverride, Body: []byte("{}"),
+			})
+			if tc.wantKind == KindUnknown {
+				if err != nil {
+					t.Fatalf("want success, got %v", err)
+				}
+				if resp.StatusCode == 0 {
+					t.Error("no status")
+				}
+				return
+			}
+			e := asError(t, err)
+			if e.Kind != tc.wantKind || e.Op != "forward" || e.RetryAfter != tc.wantRetry || e.Status == 0 || e.Header == nil {
+				t.Errorf("err = %+v; want kind %v retry %v", e, tc.wantKind, tc.wantRetry)
+			}
+			if !strings.Contains(e.Message, tc.wantMsg) {
+				t.Errorf("message %q lacks %q", e.Message, tc.wantMsg)
+			}
+			assertNoSecrets(t, err)
+		})
+	}
+}
+
+func TestForwardErrorBodyBounded(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 200<<10)
+	f := newFakeLP(t, answer(502, big, "Set-Cookie", "sid=secret-cookie"))
+	_, err := f.c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{URL: "https://t.example/"})
+	e := asError(t, err)
+	if len(e.Body) != maxErrorBody {
+		t.Errorf("body kept %d bytes, want %d", len(e.Body), maxErrorBody)
+	}
+	if e.Header.Get("Set-Cookie") != "" {
+		t.Error("cookie kept in an error")
+	}
+}
+
+func TestForwardBadInput(t *testing.T) {
+	f := newFakeLP(t, answer(200, nil))
+	tests := []struct {
+		name   string
+		acct   string
+		bearer string
+		req    *ForwardRequest
+	}{
+		{"nil request", "1", testBearer, nil},
+		{"no account", "", testBearer, &ForwardRequest{URL: "https://t/"}},
+		{"no url", "1", testBearer, &ForwardRequest{}},
+		{"no bearer", "1", "", &ForwardRequest{URL: "https://t/"}},
+		{"newline in url", "1", testBearer, &ForwardRequest{URL: "https://t/\r\nX: y"}},
+		{"newline in override", "1", testBearer, &ForwardRequest{URL: "https://t/", AuthorizationOverride: testOverride + "\n"}},
+		{"bad header value", "1", testBearer, &ForwardRequest{URL: "https://t/", Header: http.Header{"X": {"a\nb"}}}},
+		{"bad header name", "1", testBearer, &ForwardRequest{URL: "https://t/", Header: http.Header{"X Y": {"a"}}}},
+		{"bad method", "1", testBearer, &ForwardRequest{URL: "https://t/", Method: "GE T"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.c.Forward(context.Background(), f.d, tc.acct, tc.bearer, tc.req)
+			if KindOf(err) != KindBadRequest {
+				t.Errorf("err = %v, want bad request", err)
+			}
+			assertNoSecrets(t, err)
+		})
+	}
+	if _, err := f.c.Forward(context.Background(), Domains{}, "1", testBearer, &ForwardRequest{URL: "https://t/"}); KindOf(err) != KindDiscovery {
+		t.Errorf("no gateway domain: %v", err)
+	}
+}
+
+func TestTimeoutAndNetworkErrors(t *testing.T) {
+	release := make(chan struct{})
+	f := newFakeLP(t, func(w http.ResponseWriter, r *http.Request) {
+		select { // hold the answer until the client gives up
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	t.Cleanup(func() { close(release) })
+
+	calls := map[string]func(ctx context.Context, d Domains) error{
+		"csds":   func(ctx context.Context, _ Domains) error { _, err := f.c.Discover(ctx, "1"); return err },
+		"login":  func(ctx context.Context, d Domains) error { _, err := f.c.Login(ctx, d, loginCred); return err },
+		"oauth2": func(ctx context.Context, d Domains) error { _, err := f.c.Login(ctx, d, oauth2Cred); return err },
+		"mapping": func(ctx context.Context, d Domains) error {
+			_, err := f.c.CheckMappings(ctx, d, "1", testBearer, testPairs)
+			return err
+		},
+		"forward": func(ctx context.Context, d Domains) error {
+			_, err := f.c.Forward(ctx, d, "1", testBearer, &ForwardRequest{URL: "https://t/"})
+			return err
+		},
+	}
+	for op, call := range calls {
+		t.Run(op+" deadline", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			err := call(ctx, f.d)
+			e := asError(t, err)
+			if e.Kind != KindTimeout || e.Op != op || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrTimeout) {
+				t.Errorf("err = %+v", e)
+			}
+			assertNoSecrets(t, err)
+		})
+		t.Run(op+" cancelled", func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if err := call(ctx, f.d); KindOf(err) != KindTimeout || !errors.Is(err, context.Canceled) {
+				t.Errorf("err = %v", err)
+			}
+		})
+	}
+
+	// A closed port: the connection fails before any answer.
+	dead := newFakeLP(t, answer(200, nil))
+	dead.srv.Close()
+	for op, call := range calls {
+		t.Run(op+" network", func(t *testing.T) {
+			f.c.opts.CSDSURL = dead.srv.URL
+			defer func() { f.c.opts.CSDSURL = f.srv.URL }()
+			err := call(context.Background(), dead.d)
+			if e := asError(t, err); e.Kind != KindNetwork || e.Op != op || e.Err == nil || e.Status != 0 {
+				t.Errorf("err = %+v", e)
+			}
+			assertNoSecrets(t, err)
+		})
+	}
+}
+
+func TestConnectionReuse(t *testing.T) {
+	body := bytes.Repeat([]byte("r"), 3000)
+	f := newFakeLP(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.Header.Get("X-N") == "7" { // an error answer must not cost the connection either
+			w.WriteHeader(http.StatusBadGateway)
+		}
+		_, _ = w.Write(body)
+	})
+	for i := 0; i < 20; i++ {
+		_, _ = f.c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{
+			Method: http.MethodPost, URL: "https://t.example/", Body: []byte("payload"),
+			Header: http.Header{"X-N": {string(rune('0' + i%10))}},
+		})
+	}
+	if _, err := f.c.CheckMappings(context.Background(), f.d, "1", testBearer, testPairs); err == nil {
+		t.Error("mapping check on a text answer succeeded")
+	}
+	if n := f.newConns.Load(); n != 1 {
+		t.Errorf("%d connections for 21 sequential calls, want 1", n)
+	}
+}
+
+func TestSecretsNeverInErrors(t *testing.T) {
+	echo := func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Echo-Auth", r.Header.Get("Authorization"))
+		w.Header().Set("X-Echo-Override", r.Header.Get("LP-authorization-override"))
+		w.Header().Set("LP-message-from-transport", "target got "+r.Header.Get("LP-authorization-override"))
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":{"message":"rejected ` + string(b) + " " + r.Header.Get("Authorization") + `"}}`))
+	}
+	f := newFakeLP(t, echo)
+	var errs []error
+	_, err := f.c.Login(context.Background(), f.d, loginCred)
+	errs = append(errs, err)
+	_, err = f.c.Login(context.Background(), f.d, oauth2Cred)
+	errs = append(errs, err)
+	_, err = f.c.CheckMappings(context.Background(), f.d, "1", testBearer, testPairs)
+	errs = append(errs, err)
+	_, err = f.c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{URL: "https://t/", AuthorizationOverride: testOverride})
+	errs = append(errs, err)
+	for _, err := range errs {
+		if err == nil {
+			t.Fatal("expected an error")
+		}
+		assertNoSecrets(t, err)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	for v, want := range map[string]time.Duration{
+		"":  0,
+		"0": 0, "-3": 0, "12": 12 * time.Second, " 4 ": 4 * time.Second, "soon": 0,
+		fixedNow.Add(30 * time.Second).Format(http.TimeFormat): 30 * time.Second,
+		fixedNow.Add(-time.Hour).Format(http.TimeFormat):       0,
+	} {
+		if got := retryAfter(http.Header{"Retry-After": {v}}, fixedNow); got != want {
+			t.Errorf("retryAfter(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+func TestNewHTTPClient(t *testing.T) {
+	hc := NewHTTPClient()
+	tr, ok := hc.Transport.(*http.Transport)
+	if !ok {
+		t.Fatalf("transport %T", hc.Transport)
+	}
+	if hc.Timeout != 0 || hc.CheckRedirect == nil || !tr.DisableCompression || !tr.ForceAttemptHTTP2 ||
+		tr.MaxIdleConnsPerHost != 32 || tr.IdleConnTimeout != 90*time.Second || tr.TLSHandshakeTimeout != 10*time.Second ||
+		tr.ResponseHeaderTimeout != 0 || tr.TLSClientConfig.MinVersion < 0x0303 || tr.TLSClientConfig.InsecureSkipVerify ||
+		tr.TLSClientConfig.RootCAs != nil {
+		t.Errorf("unexpected client config: %+v / %+v", hc, tr)
+	}
+}
+
+func BenchmarkForward1KiB(b *testing.B) {
+	payload := bytes.Repeat([]byte("k"), 1024)
+	f := newFakeLP(b, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(payload)
+	})
+	req := &ForwardRequest{
+		Method: http.MethodPost, URL: "https://t.example/in", ServiceName: "WEBHOOKS",
+		StopIfCertificateNotFound: true, Header: http.Header{"Content-Type": {"application/json"}}, Body: payload,
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetBytes(2 * int64(len(payload)))
+	for b.Loop() {
+		resp, err := f.c.Forward(ctx, f.d, "90412233", testBearer, req)
+		if err != nil || len(resp.Body) != len(payload) {
+			b.Fatal(err)
+		}
+	}
+}

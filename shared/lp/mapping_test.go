@@ -1,0 +1,113 @@
+package lp
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testPairs = []Mapping{
+	{ServiceName: "WEBHOOKS", URL: "https://api.brand.example/hooks/in?x=1"},
+	{ServiceName: "IDP", URL: "https://idp.brand.example/oauth/token"},
+}
+
+func TestCheckMappings(t *testing.T) {
+	var gotReq *http.Request
+	var gotBody []byte
+	f := newFakeLP(t, func(w http.ResponseWriter, r *http.Request) {
+		gotReq = r
+		gotBody, _ = io.ReadAll(r.Body)
+		_, _ = w.Write(fixture(t, "mapping_ok.json"))
+	})
+	got, err := f.c.CheckMappings(context.Background(), f.d, "9041/2233", testBearer, testPairs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []MappingResult{
+		{ServiceName: "WEBHOOKS", URL: "https://api.brand.example/hooks/in?x=1", Exist: true},
+		{ServiceName: "IDP", URL: "https://idp.brand.example/oauth/token", Exist: false},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("results = %+v", got)
+	}
+	if gotReq.Method != http.MethodPost || gotReq.URL.EscapedPath() != "/api/account/9041%2F2233/checks/serviceUrlMappings" {
+		t.Errorf("request = %s %s", gotReq.Method, gotReq.URL.EscapedPath())
+	}
+	if gotReq.Header.Get("Authorization") != "Bearer "+testBearer || gotReq.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("headers = %v", gotReq.Header)
+	}
+	var sent []map[string]string
+	if err := json.Unmarshal(gotBody, &sent); err != nil || len(sent) != 2 || len(sent[0]) != 2 ||
+		sent[0]["serviceName"] != "WEBHOOKS" || sent[0]["url"] != testPairs[0].URL {
+		t.Errorf("body = %s", gotBody)
+	}
+}
+
+func TestCheckMappingsOptions(t *testing.T) {
+	var path string
+	f := newFakeLP(t, func(w http.ResponseWriter, r *http.Request) {
+		path = r.URL.Path
+		_, _ = w.Write([]byte(`[]`))
+	}, func(o *Options) {
+		o.MappingService = ServiceAccountConfigReadWrite
+		o.MappingPath = "/custom/{accountId}/map"
+	})
+	if _, err := f.c.CheckMappings(context.Background(), f.d, "42", testBearer, testPairs); err != nil {
+		t.Fatal(err)
+	}
+	if path != "/custom/42/map" {
+		t.Errorf("path = %q", path)
+	}
+	// No pairs: nothing to ask, and the gateway's rate budget is spared.
+	path = ""
+	res, err := f.c.CheckMappings(context.Background(), f.d, "42", testBearer, nil)
+	if err != nil || len(res) != 0 || path != "" {
+		t.Errorf("empty pairs: %v %v, called %q", res, err, path)
+	}
+	_, err = f.c.CheckMappings(context.Background(), Domains{}, "42", testBearer, testPairs)
+	if KindOf(err) != KindDiscovery {
+		t.Errorf("missing service: %v", err)
+	}
+}
+
+func TestCheckMappingsErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		h         http.HandlerFunc
+		wantKind  Kind
+		wantRetry time.Duration
+		wantMsg   string
+	}{
+		{"401", answer(401, fixture(t, "error_wrapper.json")), KindAuth, 0, "Bad credentials"},
+		{"403", answer(403, nil), KindAuth, 0, "HTTP 403"},
+		{"400 with WWW-Authenticate", answer(400, nil, "WWW-Authenticate", `Bearer error="invalid_token"`), KindAuth, 0, "HTTP 400"},
+		{"429", answer(429, nil, "Retry-After", "3"), KindThrottled, 3 * time.Second, ""},
+		{"429 without Retry-After", answer(429, nil), KindThrottled, 0, ""},
+		{"500", answer(500, []byte(`{"message":"boom"}`)), KindGateway, 0, "boom"},
+		{"503", answer(503, nil), KindGateway, 0, "HTTP 503"},
+		{"400", answer(400, []byte(`{"message":"bad pairs"}`)), KindBadRequest, 0, "bad pairs"},
+		{"404", answer(404, nil), KindBadRequest, 0, "HTTP 404"},
+		{"200 unparseable", answer(200, []byte(`{"not":"an array"}`)), KindGateway, 0, "not a JSON array"},
+		{"200 null", answer(200, []byte(`null`)), KindGateway, 0, "not a JSON array"},
+		{"echoes bearer", answer(401, []byte(`{"message":"token `+testBearer+` rejected"}`), "X-Echo", testBearer), KindAuth, 0, "[redacted]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeLP(t, tc.h)
+			_, err := f.c.CheckMappings(context.Background(), f.d, "90412233", testBearer, testPairs)
+			e := asError(t, err)
+			if e.Kind != tc.wantKind || e.RetryAfter != tc.wantRetry || e.Op != "mapping" || e.Status == 0 {
+				t.Errorf("err = %+v; want kind %v retry %v", e, tc.wantKind, tc.wantRetry)
+			}
+			if !strings.Contains(e.Message, tc.wantMsg) {
+				t.Errorf("message %q lacks %q", e.Message, tc.wantMsg)
+			}
+			assertNoSecrets(t, err)
+		})
+	}
+}

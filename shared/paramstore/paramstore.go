@@ -1,0 +1,92 @@
+// Package paramstore is the SSM Parameter Store tier of the token/domain cache: plain
+// get/put/delete by name, with AWS's "not found" and "already exists" turned into
+// values a cache can branch on.
+package paramstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+)
+
+// ErrExists is returned by Put with overwrite=false when the name is taken: the signal
+// a lease holder election relies on.
+var ErrExists = errors.New("paramstore: parameter exists")
+
+// API is the slice of *ssm.Client this package needs.
+type API interface {
+	GetParameter(ctx context.Context, params *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+	PutParameter(ctx context.Context, params *ssm.PutParameterInput, optFns ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
+	DeleteParameter(ctx context.Context, params *ssm.DeleteParameterInput, optFns ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
+}
+
+// Store reads and writes parameters. Values never appear in its errors.
+type Store struct {
+	api      API
+	kmsKeyID string
+}
+
+// New returns a Store. kmsKeyID, when set, encrypts SecureStrings with that key instead
+// of the account's default alias/aws/ssm.
+func New(api API, kmsKeyID string) *Store {
+	return &Store{api: api, kmsKeyID: kmsKeyID}
+}
+
+// Get returns the decrypted value of name; a missing parameter is found=false, not an
+// error, because a cold cache is the normal case.
+func (s *Store) Get(ctx context.Context, name string) (value string, found bool, err error) {
+	decrypt := true
+	out, err := s.api.GetParameter(ctx, &ssm.GetParameterInput{Name: &name, WithDecryption: &decrypt})
+	if err != nil {
+		var nf *ssmtypes.ParameterNotFound
+		if errors.As(err, &nf) {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("paramstore: get %q: %w", name, err)
+	}
+	if out.Parameter == nil || out.Parameter.Value == nil {
+		return "", false, fmt.Errorf("paramstore: get %q: answer has no value", name)
+	}
+	return *out.Parameter.Value, true, nil
+}
+
+// Put writes value as a SecureString when secure, else as a String. With
+// overwrite=false an existing name yields an error matching ErrExists.
+func (s *Store) Put(ctx context.Context, name, value string, secure, overwrite bool) error {
+	in := &ssm.PutParameterInput{
+		Name:      &name,
+		Value:     &value,
+		Type:      ssmtypes.ParameterTypeString,
+		Overwrite: &overwrite,
+	}
+	if secure {
+		in.Type = ssmtypes.ParameterTypeSecureString
+		if s.kmsKeyID != "" {
+			in.KeyId = &s.kmsKeyID
+		}
+	}
+	if _, err := s.api.PutParameter(ctx, in); err != nil {
+		var ae *ssmtypes.ParameterAlreadyExists
+		if errors.As(err, &ae) {
+			return fmt.Errorf("%w: %q", ErrExists, name)
+		}
+		return fmt.Errorf("paramstore: put %q: %w", name, err)
+	}
+	return nil
+}
+
+// Delete removes name; deleting what is already gone succeeds, since invalidation may
+// race with another environment doing the same.
+func (s *Store) Delete(ctx context.Context, name string) error {
+	if _, err := s.api.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: &name}); err != nil {
+		var nf *ssmtypes.ParameterNotFound
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("paramstore: delete %q: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,229 @@
+package secrets_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/lpmtls/lpmtls/shared/awsfake"
+	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/secrets"
+)
+
+var _ secrets.API = (*secretsmanager.Client)(nil)
+
+func TestParse(t *testing.T) {
+	login := lp.Credentials{AccountID: "12345678", Username: "bot-user-VALUE", Password: "P@ss-login-VALUE"}
+	tests := []struct {
+		file    string
+		want    *lp.Credentials
+		wantErr []string // substrings the error must contain
+	}{
+		{file: "login.json", want: &login},
+		{file: "oauth2.json", want: &lp.Credentials{AccountID: "12345678", ClientID: "client-id-VALUE", ClientSecret: "client-secret-VALUE"}},
+		{file: "numeric_account.json", want: &lp.Credentials{AccountID: "12345678", Username: "bot-user-VALUE", Password: "numeric-pw-VALUE"}},
+		{file: "extra_fields.json", want: &lp.Credentials{AccountID: "12345678", Username: "bot-user-VALUE", Password: "P@ss-VALUE"}},
+		{file: "missing_password.json", wantErr: []string{"not a login secret (missing password) nor an oauth2 secret (missing clientId, clientSecret)"}},
+		{file: "missing_client_secret.json", wantErr: []string{"(missing username, password)", "(missing clientSecret)"}},
+		{file: "empty_password.json", wantErr: []string{"missing password"}},
+		{file: "only_account.json", wantErr: []string{"missing username, password", "missing clientId, clientSecret"}},
+		{file: "missing_account.json", wantErr: []string{"missing accountId"}},
+		{file: "both.json", wantErr: []string{"both", "username, password", "clientId, clientSecret"}},
+		{file: "fractional_account.json", wantErr: []string{"accountId must be a string or an integer"}},
+		{file: "numeric_password.json", wantErr: []string{"password must be a string"}},
+		{file: "not_json.json", wantErr: []string{"not valid JSON"}},
+		{file: "truncated.json", wantErr: []string{"not valid JSON"}},
+		{file: "array.json", wantErr: []string{"not a JSON object"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("testdata", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := secrets.Parse(raw)
+			if tt.want != nil {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if got != *tt.want {
+					t.Fatalf("got %+v, want %+v", got, *tt.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("want error, got %+v", got)
+			}
+			if !errors.Is(err, secrets.ErrInvalid) {
+				t.Errorf("error does not match ErrInvalid: %v", err)
+			}
+			for _, sub := range tt.wantErr {
+				if !strings.Contains(err.Error(), sub) {
+					t.Errorf("error %q lacks %q", err, sub)
+				}
+			}
+			assertNoValues(t, err.Error(), raw)
+			if got != (lp.Credentials{}) {
+				t.Errorf("credentials returned with an error: %+v", got)
+			}
+		})
+	}
+}
+
+// assertNoValues fails if msg contains any value from the fixture: every string or
+// number in it when it is JSON, every token otherwise.
+func assertNoValues(t *testing.T, msg string, raw []byte) {
+	t.Helper()
+	var vals []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		case string:
+			vals = append(vals, v)
+		case json.Number:
+			vals = append(vals, v.String())
+		}
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	var doc any
+	if dec.Decode(&doc) == nil {
+		walk(doc)
+	} else {
+		for _, tok := range strings.FieldsFunc(string(raw), func(r rune) bool { return strings.ContainsRune(" \n\t=,:{}\"", r) }) {
+			vals = append(vals, tok)
+		}
+	}
+	if strings.Contains(msg, "VALUE") {
+		t.Errorf("error %q contains a fixture value marker", msg)
+	}
+	for _, v := range vals {
+		if len(v) >= 4 && strings.Contains(msg, v) {
+			t.Errorf("error %q echoes fixture value %q", msg, v)
+		}
+	}
+}
+
+func newSource(t *testing.T, id string) (*awsfake.Server, *secrets.Source) {
+	t.Helper()
+	srv, err := awsfake.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	cfg, err := srv.AWSConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, secrets.NewSource(secretsmanager.NewFromConfig(cfg), id)
+}
+
+func TestSourceReadsEveryCall(t *testing.T) {
+	srv, src := newSource(t, "lpmtls/brand")
+	ctx := context.Background()
+	srv.PutSecret("lpmtls/brand", `{"accountId":"1","username":"u","password":"old-pw"}`)
+	c, err := src.Credentials(ctx)
+	if err != nil || c.Password != "old-pw" || c.Method() != lp.AuthLogin {
+		t.Fatalf("first read: %+v %v", c, err)
+	}
+	// A rotation must be visible on the next call: no caching here.
+	srv.PutSecret("lpmtls/brand", `{"accountId":"1","clientId":"cid","clientSecret":"cs"}`)
+	c, err = src.Credentials(ctx)
+	if err != nil || c.ClientSecret != "cs" || c.Method() != lp.AuthOAuth2 {
+		t.Fatalf("after rotation: %+v %v", c, err)
+	}
+	if n := srv.Calls()["secretsmanager.GetSecretValue"]; n != 2 {
+		t.Errorf("GetSecretValue calls = %d, want 2", n)
+	}
+}
+
+func TestSourceByARNAndBinary(t *testing.T) {
+	srv, _ := newSource(t, "")
+	ctx := context.Background()
+	cfg, err := srv.AWSConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm := secretsmanager.NewFromConfig(cfg)
+	out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name:         aws.String("bin/brand"),
+		SecretBinary: []byte(`{"accountId":42,"clientId":"cid","clientSecret":"cs"}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := secrets.NewSource(sm, aws.ToString(out.ARN)).Credentials(ctx)
+	want := lp.Credentials{AccountID: "42", ClientID: "cid", ClientSecret: "cs"}
+	if err != nil || c != want {
+		t.Fatalf("got %+v %v, want %+v", c, err, want)
+	}
+}
+
+func TestSourceErrors(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("not found", func(t *testing.T) {
+		_, src := newSource(t, "lpmtls/missing")
+		_, err := src.Credentials(ctx)
+		var nf *smtypes.ResourceNotFoundException
+		if !errors.As(err, &nf) || !strings.Contains(err.Error(), `"lpmtls/missing"`) {
+			t.Fatalf("got %T %v", err, err)
+		}
+		if errors.Is(err, secrets.ErrInvalid) {
+			t.Error("an AWS error must not look like a bad secret")
+		}
+	})
+
+	t.Run("access denied", func(t *testing.T) {
+		srv, src := newSource(t, "lpmtls/denied")
+		srv.PutSecret("lpmtls/denied", `{"accountId":"1","username":"u","password":"p"}`)
+		srv.FailNext("secretsmanager.GetSecretValue", 1, 400, "AccessDeniedException")
+		_, err := src.Credentials(ctx)
+		var api smithy.APIError
+		if !errors.As(err, &api) || api.ErrorCode() != "AccessDeniedException" || !strings.Contains(err.Error(), `"lpmtls/denied"`) {
+			t.Fatalf("got %T %v", err, err)
+		}
+	})
+
+	t.Run("bad shape", func(t *testing.T) {
+		srv, src := newSource(t, "lpmtls/bad")
+		srv.PutSecret("lpmtls/bad", `{"accountId":"1","username":"hidden-user-VALUE"}`)
+		_, err := src.Credentials(ctx)
+		if !errors.Is(err, secrets.ErrInvalid) {
+			t.Fatalf("want ErrInvalid, got %v", err)
+		}
+		want := `secret "lpmtls/bad": not a login secret (missing password) nor an oauth2 secret (missing clientId, clientSecret)`
+		if err.Error() != want {
+			t.Errorf("got  %q\nwant %q", err, want)
+		}
+	})
+}
+
+func TestStatic(t *testing.T) {
+	ok := lp.Credentials{AccountID: "1", Username: "u", Password: "p"}
+	got, err := secrets.Static{Creds: ok}.Credentials(context.Background())
+	if err != nil || got != ok {
+		t.Fatalf("got %+v %v", got, err)
+	}
+	_, err = secrets.Static{Creds: lp.Credentials{AccountID: "1", Username: "u"}}.Credentials(context.Background())
+	if !errors.Is(err, secrets.ErrInvalid) || !strings.Contains(err.Error(), "missing password") {
+		t.Fatalf("incomplete static credentials: %v", err)
+	}
+}

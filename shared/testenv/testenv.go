@@ -1,0 +1,269 @@
+// Package testenv assembles, for tests and benchmarks, the world a built function runs
+// in: the LivePerson simulator, the AWS fakes with the credentials secret, and the real
+// bootstrap binaries under a Runtime API server. It exists so every end-to-end test
+// builds the same world the same way.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/lpmtls/lpmtls/shared/awsfake"
+	"github.com/lpmtls/lpmtls/shared/lpsim"
+	"github.com/lpmtls/lpmtls/shared/runtimeapi"
+)
+
+// Credentials the simulator accepts; long and distinctive so a log scan finds any leak.
+const (
+	Username     = "mtls-admin"
+	Password     = "pw-Zq8!correct-horse-battery-staple"
+	ClientID     = "client-4f0d9a"
+	ClientSecret = "cs-9Xk2-very-secret-client-secret"
+	SecretID     = "lpmtls/test/liveperson"
+	Prefix       = "/lpmtls/test"
+	ServiceName  = "WEBHOOKS"
+)
+
+// Env is one test world.
+type Env struct {
+	Sim    *lpsim.Sim
+	AWS    *awsfake.Server
+	CAFile string
+	// MappedURL is a target URL with a certificate mapped for ServiceName.
+	MappedURL string
+}
+
+// New starts the simulator (user and OAuth client added, one mapping) and the AWS fakes
+// holding a login secret; everything stops at cleanup.
+func New(t testing.TB) *Env {
+	t.Helper()
+	sim, err := lpsim.Start(lpsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	fake, err := awsfake.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	sim.AddUser(Username, Password)
+	sim.AddOAuthClient(ClientID, ClientSecret)
+	e := &Env{Sim: sim, AWS: fake, CAFile: filepath.Join(t.TempDir(), "ca.pem"), MappedURL: sim.TargetURL("/hooks/in?x=1")}
+	if err := sim.WriteCAFile(e.CAFile); err != nil {
+		t.Fatal(err)
+	}
+	sim.AddMapping(ServiceName, e.MappedURL)
+	e.UseLoginSecret()
+	return e
+}
+
+// UseLoginSecret stores a username/password secret.
+func (e *Env) UseLoginSecret() {
+	e.AWS.PutSecret(SecretID, `{"accountId":"`+e.Sim.AccountID()+`","username":"`+Username+`","password":"`+Password+`"}`)
+}
+
+// UseOAuthSecret stores a client-credentials secret.
+func (e *Env) UseOAuthSecret() {
+	e.AWS.PutSecret(SecretID, `{"accountId":"`+e.Sim.AccountID()+`","clientId":"`+ClientID+`","clientSecret":"`+ClientSecret+`"}`)
+}
+
+// FunctionEnv is the environment of a deployed function, pointed at the fakes; extra
+// entries (KEY=VALUE) come last and so win.
+func (e *Env) FunctionEnv(extra ...string) []string {
+	env := append(e.AWS.Env(),
+		"LP_SECRET_ID="+SecretID,
+		"LP_CSDS_URL="+e.Sim.CSDSURL(),
+		"LP_CACHE_PARAMETER_PREFIX="+Prefix,
+		"LP_SERVICE_NAME="+ServiceName,
+		"SSL_CERT_FILE="+e.CAFile,
+		"AWS_LAMBDA_LOG_LEVEL=DEBUG",
+	)
+	return append(env, extra...)
+}
+
+// Function is one running bootstrap.
+type Function struct {
+	*runtimeapi.Process
+	logs *syncBuffer
+}
+
+// Logs is everything the process wrote so far.
+func (f *Function) Logs() string { return f.logs.String() }
+
+// Start builds (once per test binary) and runs functions/<name>.
+func (e *Env) Start(t testing.TB, name string, extra ...string) *Function {
+	t.Helper()
+	return StartBinary(t, Build(t, name), e.FunctionEnv(extra...))
+}
+
+// StartBinary runs a built bootstrap with env and stops it, by PID, at cleanup.
+func StartBinary(t testing.TB, bin string, env []string) *Function {
+	t.Helper()
+	logs := &syncBuffer{}
+	p, err := runtimeapi.StartProcess(bin, env, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Function{Process: p, logs: logs}
+	t.Cleanup(func() { _ = p.Stop() })
+	select {
+	case <-p.Ready():
+	case <-p.Exited():
+		t.Fatalf("%s exited during init: %v\n%s", bin, p.ExitErr(), logs.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not become ready\n%s", bin, logs.String())
+	}
+	return f
+}
+
+// Invoke sends payload (any JSON-marshalable event) and returns the raw answer; a
+// function error fails the test.
+func (f *Function) Invoke(t testing.TB, event any) []byte {
+	t.Helper()
+	res := f.InvokeResult(t, event)
+	if res.Error != nil {
+		t.Fatalf("function error %s: %s\nlogs:\n%s", res.Error.ErrorType, res.Error.ErrorMessage, f.Logs())
+	}
+	return res.Payload
+}
+
+// InvokeResult is Invoke without judging the outcome.
+func (f *Function) InvokeResult(t testing.TB, event any) runtimeapi.Result {
+	t.Helper()
+	payload, ok := event.([]byte)
+	if !ok {
+		var err error
+		if payload, err = json.Marshal(event); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := f.Process.Invoke(ctx, payload, 30*time.Second)
+	if err != nil {
+		t.Fatalf("invoke: %v\nlogs:\n%s", err, f.Logs())
+	}
+	return res
+}
+
+// InvokeHTTP sends an API Gateway HTTP API event.
+func (f *Function) InvokeHTTP(t testing.TB, e events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	var r events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(f.Invoke(t, e), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+var (
+	buildMu  sync.Mutex
+	builtDir string
+	built    = map[string]string{}
+)
+
+// Build compiles functions/<name> for this machine (as the Lambda build does for arm64:
+// lambda.norpc, no cgo) once per test binary.
+func Build(t testing.TB, name string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if bin, ok := built[name]; ok {
+		return bin
+	}
+	if builtDir == "" {
+		dir, err := os.MkdirTemp("", "lpmtls-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		builtDir = dir
+	}
+	bin := filepath.Join(builtDir, name, "bootstrap")
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bin, "./functions/"+name)
+	cmd.Dir = RepoRoot(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", name, err, out)
+	}
+	built[name] = bin
+	return bin
+}
+
+// Cleanup removes built binaries; call it from TestMain after m.Run.
+func Cleanup() {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if builtDir != "" {
+		os.RemoveAll(builtDir)
+	}
+}
+
+// RepoRoot is the directory holding go.mod.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// HTTPEvent loads events/<name> (the samples `sam local invoke` uses) so tests and
+// samples cannot drift apart.
+func HTTPEvent(t testing.TB, name string) events.APIGatewayV2HTTPRequest {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(RepoRoot(t), "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(raw, &e); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// SetHeader replaces a header of a v2 event (names are lower case there).
+func SetHeader(e *events.APIGatewayV2HTTPRequest, name, value string) {
+	if e.Headers == nil {
+		e.Headers = map[string]string{}
+	}
+	e.Headers[strings.ToLower(name)] = value
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
