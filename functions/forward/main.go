@@ -6,13 +6,14 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/lpmtls/lpmtls/shared/forward"
+	"github.com/lpmtls/lpmtls/shared/lambdaevent"
 	"github.com/lpmtls/lpmtls/shared/wiring"
 )
 
 func main() {
 	deps := wiring.MustFromEnv()
 	cfg := deps.Config
-	lambda.Start(&forward.Service{
+	svc := &forward.Service{
 		Gateway:  deps.LP,
 		Sessions: deps.Sessions,
 		Policy: forward.Policy{
@@ -21,5 +22,6 @@ func main() {
 			MaxBodyBytes:       cfg.MaxBodyBytes,
 		},
 		Logger: deps.Logger,
-	})
+	}
+	lambda.Start(lambdaevent.Router{Name: "forward", HTTP: svc.HandleHTTP})
 }
