@@ -354,8 +354,10 @@ func TestConnectionReuse(t *testing.T) {
 	body := bytes.Repeat([]byte("r"), 3000)
 	f := newFakeLP(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
-		if r.Header.Get("X-N") == "7" { // an error answer must not cost the connection either
+		if r.Header.Get("X-N") == "7" { // an error answer longer than what Error keeps must not cost the connection either
 			w.WriteHeader(http.StatusBadGateway)
+			_, _ = w.Write(bytes.Repeat(body, 30))
+			return
 		}
 		_, _ = w.Write(body)
 	})

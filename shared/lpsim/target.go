@@ -42,7 +42,7 @@ func echo(w http.ResponseWriter, r *http.Request) {
 		h.Set("X-Echo-Authorization", a)
 	}
 	for k, vs := range r.Header {
-		if strings.HasPrefix(k, "X-") {
+		if strings.HasPrefix(k, "X-") || k == "Cookie" || k == "Accept" {
 			h["X-Echo-Header-"+k] = append([]string(nil), vs...)
 		}
 	}

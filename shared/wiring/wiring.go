@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,15 +34,29 @@ type Deps struct {
 	AWS aws.Config
 }
 
+// Options adjust Build for callers other than a Lambda main.
+type Options struct {
+	// Logger defaults to JSON on stdout at the configured level.
+	Logger *slog.Logger
+	// HTTPClient defaults to lp.NewHTTPClient(); the local sandbox passes one that
+	// trusts the simulator's CA.
+	HTTPClient *http.Client
+}
+
 // Build loads nothing from the network: it only assembles clients, so init stays fast
 // and a misconfiguration fails at init with the config's own error.
-func Build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Deps, error) {
+func Build(ctx context.Context, cfg *config.Config, o Options) (*Deps, error) {
+	logger := o.Logger
 	if logger == nil {
 		logger = obs.NewLogger(os.Stdout, cfg.LogLevel)
 	}
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = lp.NewHTTPClient()
+	}
 	d := &Deps{Config: cfg, Logger: logger}
 	d.LP = lp.New(lp.Options{
-		HTTPClient:      lp.NewHTTPClient(),
+		HTTPClient:      hc,
 		CSDSURL:         cfg.CSDSURL,
 		MappingService:  cfg.MappingService,
 		MappingPath:     cfg.MappingPath,
@@ -109,7 +124,7 @@ func MustFromEnv() *Deps {
 	}
 	if err == nil {
 		var d *Deps
-		if d, err = Build(context.Background(), cfg, nil); err == nil {
+		if d, err = Build(context.Background(), cfg, Options{}); err == nil {
 			return d
 		}
 	}
