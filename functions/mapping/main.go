@@ -1,10 +1,14 @@
 // Command mapping is the Lambda function behind POST /mapping: it asks LivePerson
-// whether certificates are configured for serviceName/url pairs.
+// whether certificates are configured for serviceName/url pairs. Invoked by an
+// EventBridge Scheduler schedule, it runs the mapping health check instead.
 package main
 
 import (
+	"os"
+
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/lpmtls/lpmtls/shared/health"
 	"github.com/lpmtls/lpmtls/shared/lambdaevent"
 	"github.com/lpmtls/lpmtls/shared/mapping"
 	"github.com/lpmtls/lpmtls/shared/wiring"
@@ -13,5 +17,13 @@ import (
 func main() {
 	deps := wiring.MustFromEnv()
 	svc := &mapping.Service{Checker: deps.LP, Sessions: deps.Sessions, Logger: deps.Logger}
-	lambda.Start(lambdaevent.Router{Name: "mapping", HTTP: svc.HandleHTTP})
+	checker := &health.Checker{
+		Mapping:   svc,
+		Targets:   deps.Config.HealthcheckMappings,
+		Namespace: deps.Config.MetricsNamespace,
+		Out:       os.Stdout,
+		Logger:    deps.Logger,
+		LogLevel:  deps.Config.LogLevel,
+	}
+	lambda.Start(lambdaevent.Router{Name: "mapping", HTTP: svc.HandleHTTP, Schedule: checker.Handle})
 }

@@ -1,0 +1,316 @@
+// Package health runs the scheduled certificate-mapping check: one batched LivePerson
+// call for the configured (or scheduled) targets, one log line per target, and one
+// CloudWatch Embedded Metric Format document that the alarms watch.
+package health
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lpmtls/lpmtls/shared/apierr"
+	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/mapping"
+	"github.com/lpmtls/lpmtls/shared/obs"
+)
+
+// Metric names and the dimension, spelt once for the code, tests and template.
+const (
+	MetricConfigured = "MappingsConfigured"
+	MetricMissing    = "MappingsMissing"
+	MetricFailed     = "HealthCheckFailed"
+	DimensionAccount = "AccountId"
+	DefaultNamespace = "lpmtls"
+)
+
+// emitMargin is kept back from the invocation deadline so that a LivePerson call cut by
+// the deadline still leaves time to write the metric: a check that times out must
+// still raise HealthCheckFailed rather than leave a gap.
+const emitMargin = 500 * time.Millisecond
+
+// MappingChecker is the one call the check needs; *mapping.Service satisfies it.
+type MappingChecker interface {
+	Check(ctx context.Context, siteID string, pairs []lp.Mapping) (*mapping.Result, error)
+}
+
+// Checker runs a health check per scheduled invocation.
+type Checker struct {
+	Mapping MappingChecker
+	// Targets are checked when the schedule's input names none (HEALTHCHECK_TARGETS).
+	Targets   []lp.Mapping
+	Namespace string    // default DefaultNamespace
+	Out       io.Writer // EMF lines; default os.Stdout, which Lambda ships to CloudWatch Logs
+	Logger    *slog.Logger
+	// LogLevel is the level Lambda filters application logs at (AWS_LAMBDA_LOG_LEVEL).
+	// With the JSON log format Lambda drops lines below it, and reads a line without a
+	// level as INFO: the metric line is labelled at least this level so it is never
+	// filtered away (a lost HealthCheckFailed would look like a check that never ran).
+	LogLevel slog.Level
+	Now      func() time.Time
+}
+
+// ErrorInfo is the error member of a Summary.
+type ErrorInfo struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Summary is what a scheduled invocation returns (visible in the Lambda console and to
+// a test invoke). Checked counts the targets the check covered whatever its outcome;
+// Configured and Missing are 0 when Failed, since LivePerson gave no answer.
+type Summary struct {
+	AccountID  string         `json:"accountId"`
+	Checked    int            `json:"checked"`
+	Configured int            `json:"configured"`
+	Missing    int            `json:"missing"`
+	Failed     bool           `json:"failed"`
+	Error      *ErrorInfo     `json:"error"`
+	Results    []mapping.Item `json:"results"`
+}
+
+// Handle is the Router's Schedule handler.
+//
+// When LivePerson cannot be asked, it returns a Summary with Failed=true and no error:
+// the HealthCheckFailed metric is the signal, the next scheduled run is the retry, and an
+// invocation error would only make Lambda's asynchronous retries ask a struggling,
+// rate-limited gateway twice more. Errors are returned only when the check cannot mean
+// anything (no targets, invalid input or targets): retrying would not help, and the
+// function's Errors metric and failure destination should show a misconfiguration. The
+// metric document is written in every case.
+func (c *Checker) Handle(ctx context.Context, input json.RawMessage) (any, error) {
+	log := obs.Logger(ctx, c.logger())
+	targets, source, err := c.targets(input)
+	if err != nil {
+		ae := apierr.From(err)
+		log.Error("mapping health check not run", "code", ae.Code, "reason", ae.Message)
+		sum := Summary{Failed: true, Error: &ErrorInfo{Code: ae.Code, Message: ae.Message}, Results: []mapping.Item{}}
+		if werr := c.emit(sum); werr != nil {
+			log.Error("writing health metrics failed", "error", werr.Error())
+		}
+		return nil, err
+	}
+
+	checkCtx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		checkCtx, cancel = context.WithDeadline(ctx, dl.Add(-emitMargin))
+		defer cancel()
+	}
+	sum := Summary{Checked: len(targets), Results: []mapping.Item{}}
+	res, err := c.Mapping.Check(checkCtx, "", targets)
+	if err != nil {
+		ae := apierr.From(err)
+		sum.Failed, sum.Error = true, &ErrorInfo{Code: ae.Code, Message: ae.Message}
+		log.Error("mapping health check failed: LivePerson could not be asked",
+			"targets", len(targets), "source", source, "code", ae.Code, "error", err.Error())
+	} else {
+		sum.AccountID, sum.Results = res.AccountID, res.Mappings
+		for _, it := range res.Mappings {
+			level := slog.LevelInfo
+			if it.Configured {
+				sum.Configured++
+			} else {
+				sum.Missing++
+				level = slog.LevelWarn
+			}
+			log.Log(ctx, level, "mapping health check target", "account", res.AccountID,
+				"serviceName", it.ServiceName, "url", it.URL, "configured", it.Configured)
+		}
+		log.Info("mapping health check done", "account", res.AccountID, "source", source,
+			"checked", sum.Checked, "mappingsConfigured", sum.Configured, "mappingsMissing", sum.Missing)
+	}
+	if werr := c.emit(sum); werr != nil {
+		// The summary still says what happened; a metric that cannot be written is a bug
+		// the function's Errors metric must show.
+		log.Error("writing health metrics failed", "error", werr.Error())
+		return nil, fmt.Errorf("health: writing metrics: %w", werr)
+	}
+	return sum, nil
+}
+
+// Document is the EMF document for a summary. Every document carries HealthCheckFailed
+// so its alarm can treat missing data as "the check did not run"; the mapping counts are
+// omitted when the check failed because a 0 would claim nothing is missing. The metrics
+// go under the account and under no dimension at all: the account is unknown when
+// LivePerson could not be asked, and one dimension-less alarm then covers every case.
+func (c *Checker) Document(s Summary) EMF {
+	now := c.now()
+	d := EMF{
+		Namespace:     c.namespace(),
+		Timestamp:     now,
+		DimensionSets: [][]string{{}},
+		Dimensions:    map[string]string{},
+		// level and timestamp are for Lambda's log-level filter, which ignores the level
+		// of a line without a valid RFC 3339 timestamp; message is for people reading.
+		Properties: map[string]any{
+			"checked":   s.Checked,
+			"level":     c.metricLevel(),
+			"timestamp": now.UTC().Format(time.RFC3339Nano),
+			"message":   "mapping health metrics",
+		},
+	}
+	if s.AccountID != "" {
+		d.Dimensions[DimensionAccount] = s.AccountID
+		d.DimensionSets = [][]string{{DimensionAccount}, {}}
+	}
+	if s.Failed {
+		d.Metrics = []Metric{{Name: MetricFailed, Unit: "Count", Value: 1}}
+		if s.Error != nil {
+			d.Properties["errorCode"] = s.Error.Code
+		}
+		return d
+	}
+	d.Metrics = []Metric{
+		{Name: MetricConfigured, Unit: "Count", Value: float64(s.Configured)},
+		{Name: MetricMissing, Unit: "Count", Value: float64(s.Missing)},
+		{Name: MetricFailed, Unit: "Count", Value: 0},
+	}
+	return d
+}
+
+func (c *Checker) emit(s Summary) error {
+	out := c.Out
+	if out == nil {
+		out = os.Stdout
+	}
+	return c.Document(s).Write(out)
+}
+
+// Input is what a schedule may pass. Anything else that is not an EventBridge event is
+// refused, so a misspelt key cannot silently fall back to the configured targets.
+type Input struct {
+	Targets []lp.Mapping `json:"targets"`
+}
+
+// targets picks the targets for one invocation and names where they came from.
+func (c *Checker) targets(input json.RawMessage) ([]lp.Mapping, string, error) {
+	pairs, given, err := ParseInput(input)
+	if err != nil {
+		return nil, "", err
+	}
+	source := "schedule input"
+	if !given {
+		pairs, source = c.Targets, "HEALTHCHECK_TARGETS"
+		if len(pairs) == 0 {
+			return nil, "", apierr.Input(http.StatusBadRequest, apierr.CodeInvalidRequest,
+				"no health-check targets: set HEALTHCHECK_TARGETS or give the schedule an input "+
+					`{"targets":[{"serviceName":"…","url":"https://…"}]}`)
+		}
+	}
+	if err := ValidateTargets(pairs); err != nil {
+		ae := apierr.From(err)
+		ae.Message = source + ": " + ae.Message
+		return nil, "", ae
+	}
+	return pairs, source, nil
+}
+
+// ParseInput reads a scheduled invocation's payload. given is false when the payload
+// names no targets ({} or an EventBridge "Scheduled Event"), meaning "use the configured
+// ones"; an explicit "targets" must be a non-empty array.
+func ParseInput(input json.RawMessage) (pairs []lp.Mapping, given bool, err error) {
+	bad := func(format string, args ...any) ([]lp.Mapping, bool, error) {
+		return nil, false, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidJSON, format, args...)
+	}
+	trimmed := bytes.TrimSpace(input)
+	if len(trimmed) == 0 || string(trimmed) == "null" {
+		return nil, false, nil
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &members); err != nil {
+		return bad("the schedule input must be a JSON object: %v", err)
+	}
+	if _, ok := members["targets"]; !ok {
+		if isEventBridgeEvent(members) || len(members) == 0 {
+			return nil, false, nil
+		}
+		keys := make([]string, 0, len(members))
+		for k := range members {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return bad(`the schedule input has unknown member(s) %s; expected {"targets":[{"serviceName","url"}]} or {}`,
+			strings.Join(keys, ", "))
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	var in Input
+	if err := dec.Decode(&in); err != nil {
+		return bad(`the schedule input must be {"targets":[{"serviceName","url"}]}: %v`, err)
+	}
+	if len(in.Targets) == 0 {
+		return bad(`the schedule input's "targets" is empty; omit it to check HEALTHCHECK_TARGETS`)
+	}
+	return in.Targets, true, nil
+}
+
+// isEventBridgeEvent recognises an EventBridge rule's "Scheduled Event" (or any other
+// EventBridge event), whose members say nothing about what to check.
+func isEventBridgeEvent(m map[string]json.RawMessage) bool {
+	_, dt := m["detail-type"]
+	_, src := m["source"]
+	return dt && src
+}
+
+// ValidateTargets applies the mapping route's rules and names every invalid target,
+// so one look at the error fixes the whole list.
+func ValidateTargets(pairs []lp.Mapping) error {
+	if len(pairs) == 0 || len(pairs) > mapping.MaxPairs {
+		return mapping.ValidatePairs(pairs) // its message states the bounds
+	}
+	var problems []string
+	for i, p := range pairs {
+		if err := mapping.ValidatePairs([]lp.Mapping{p}); err != nil {
+			reason := apierr.From(err).Message
+			reason = strings.TrimPrefix(reason, "item 0: ")
+			problems = append(problems, fmt.Sprintf("target %d (serviceName %q, url %q): %s", i+1, p.ServiceName, p.URL, reason))
+		}
+	}
+	if len(problems) > 0 {
+		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidRequest,
+			"invalid health-check targets: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// metricLevel is INFO, or the filter level when that is higher.
+func (c *Checker) metricLevel() string {
+	switch {
+	case c.LogLevel > slog.LevelError:
+		return "FATAL"
+	case c.LogLevel > slog.LevelWarn:
+		return "ERROR"
+	case c.LogLevel > slog.LevelInfo:
+		return "WARN"
+	}
+	return "INFO"
+}
+
+func (c *Checker) namespace() string {
+	if c.Namespace != "" {
+		return c.Namespace
+	}
+	return DefaultNamespace
+}
+
+func (c *Checker) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Checker) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
