@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -104,7 +105,12 @@ func TestTemplateFunctions(t *testing.T) {
 			t.Fatalf("Makefile lacks build-%s, which sam build calls", id)
 		}
 		// Least privilege: the secret by ARN, SSM only under the prefix.
-		stmts := get(t, r, "Properties", "Policies").([]any)[0].(map[string]any)["Statement"].([]any)
+		var stmts []any
+		for _, pol := range get(t, r, "Properties", "Policies").([]any) {
+			if st, ok := pol.(map[string]any)["Statement"].([]any); ok {
+				stmts = append(stmts, st...)
+			}
+		}
 		var sawSecret, sawSSM bool
 		for _, s := range stmts {
 			m, ok := s.(map[string]any)
@@ -179,5 +185,67 @@ func TestTemplateHealthCheck(t *testing.T) {
 	}
 	if get(t, tpl, "Resources", "HealthAlarmEmail", "Condition") != "HasAlertEmail" {
 		t.Fatal("e-mail subscription must be optional")
+	}
+}
+
+func TestTemplateQueue(t *testing.T) {
+	tpl := loadTemplate(t)
+	fn := get(t, tpl, "Resources", "ForwardFunction", "Properties")
+	ev := get(t, fn, "Events", "Queue")
+	if get(t, ev, "Type") != "SQS" {
+		t.Fatalf("queue event %v", ev)
+	}
+	p := get(t, ev, "Properties")
+	if frt := get(t, p, "FunctionResponseTypes").([]any); len(frt) != 1 || frt[0] != "ReportBatchItemFailures" {
+		t.Fatalf("FunctionResponseTypes %v", frt)
+	}
+	if get(t, p, "Queue").(map[string]any)["Fn::GetAtt"].([]any)[0] != "RequestQueue" {
+		t.Fatal("event source is not the request queue")
+	}
+	q := get(t, tpl, "Resources", "RequestQueue", "Properties")
+	if get(t, q, "RedrivePolicy", "deadLetterTargetArn").(map[string]any)["Fn::GetAtt"].([]any)[0] != "RequestDLQ" {
+		t.Fatal("redrive policy")
+	}
+	// Visibility timeout >= 6 x function timeout + batching window, for every allowed timeout.
+	vis := get(t, q, "VisibilityTimeout").(map[string]any)["Fn::FindInMap"].([]any)
+	if vis[0] != "QueueVisibility" || vis[1].(map[string]any)["Ref"] != "FunctionTimeout" {
+		t.Fatalf("visibility timeout %v", vis)
+	}
+	maxWindow, _ := strconv.Atoi(get(t, tpl, "Parameters", "QueueBatchingWindow", "MaxValue").(string))
+	for _, a := range get(t, tpl, "Parameters", "FunctionTimeout", "AllowedValues").([]any) {
+		timeout, _ := strconv.Atoi(a.(string))
+		seconds, _ := strconv.Atoi(get(t, tpl, "Mappings", "QueueVisibility", a.(string), "Seconds").(string))
+		if seconds < 6*timeout+maxWindow || seconds > 43200 {
+			t.Fatalf("timeout %d: visibility %d", timeout, seconds)
+		}
+	}
+	// Sending is allowed to the DLQ and the results queue only.
+	var sends []string
+	for _, pol := range get(t, fn, "Policies").([]any) {
+		m := pol.(map[string]any)
+		if sp, ok := m["SQSPollerPolicy"]; ok {
+			if get(t, sp, "QueueName").(map[string]any)["Fn::GetAtt"].([]any)[0] != "RequestQueue" {
+				t.Fatal("poller policy not scoped to the request queue")
+			}
+		}
+		stmts, _ := m["Statement"].([]any)
+		for _, s := range stmts {
+			sm, ok := s.(map[string]any)
+			if iff, isIf := sm["Fn::If"].([]any); isIf {
+				sm, ok = iff[1].(map[string]any)
+			}
+			if ok && sm["Action"] == "sqs:SendMessage" {
+				sends = append(sends, sm["Resource"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string))
+			}
+		}
+	}
+	if strings.Join(sends, ",") != "RequestDLQ,ResultsQueue" {
+		t.Fatalf("sqs:SendMessage on %v", sends)
+	}
+	env := get(t, fn, "Environment", "Variables").(map[string]any)
+	for _, k := range []string{"DLQ_URL", "RESULTS_QUEUE_URL", "FORWARD_CONCURRENCY"} {
+		if env[k] == nil {
+			t.Fatalf("ForwardFunction lacks %s", k)
+		}
 	}
 }

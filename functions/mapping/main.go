@@ -10,13 +10,12 @@ import (
 
 	"github.com/lpmtls/lpmtls/shared/health"
 	"github.com/lpmtls/lpmtls/shared/lambdaevent"
-	"github.com/lpmtls/lpmtls/shared/mapping"
 	"github.com/lpmtls/lpmtls/shared/wiring"
 )
 
 func main() {
 	deps := wiring.MustFromEnv()
-	svc := &mapping.Service{Checker: deps.LP, Sessions: deps.Sessions, Logger: deps.Logger}
+	svc := deps.MappingService()
 	checker := &health.Checker{
 		Mapping:   svc,
 		Targets:   deps.Config.HealthcheckMappings,

@@ -17,7 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/lpmtls/lpmtls/shared/config"
+	"github.com/lpmtls/lpmtls/shared/forward"
 	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/mapping"
 	"github.com/lpmtls/lpmtls/shared/obs"
 	"github.com/lpmtls/lpmtls/shared/paramstore"
 	"github.com/lpmtls/lpmtls/shared/secrets"
@@ -131,4 +133,24 @@ func MustFromEnv() *Deps {
 	fmt.Fprintln(os.Stderr, "lpmtls init:", err)
 	os.Exit(1)
 	return nil
+}
+
+// ForwardService is the forward route's service as every entry point (the Lambda
+// function, the local API) builds it, so their policies cannot drift apart.
+func (d *Deps) ForwardService() *forward.Service {
+	return &forward.Service{
+		Gateway:  d.LP,
+		Sessions: d.Sessions,
+		Policy: forward.Policy{
+			DefaultServiceName: d.Config.ServiceName,
+			AllowedURLs:        d.Config.AllowedURLs,
+			MaxBodyBytes:       d.Config.MaxBodyBytes,
+		},
+		Logger: d.Logger,
+	}
+}
+
+// MappingService is the mapping route's service, built the same way everywhere.
+func (d *Deps) MappingService() *mapping.Service {
+	return &mapping.Service{Checker: d.LP, Sessions: d.Sessions, Logger: d.Logger}
 }

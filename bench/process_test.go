@@ -1,0 +1,168 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lpmtls/lpmtls/shared/runtimeapi"
+	"github.com/lpmtls/lpmtls/shared/testenv"
+)
+
+// BenchmarkColdStart starts the built bootstrap (this machine's architecture, built
+// like the Lambda one: CGO_ENABLED=0, -tags lambda.norpc, -trimpath) under the test
+// Runtime API b.N times and measures process start to the first "next invocation"
+// request: init only, no invocation, so no network. ns/op is the median.
+func BenchmarkColdStart(b *testing.B) {
+	env := testenv.New(b)
+	for _, fn := range []string{"forward", "mapping"} {
+		b.Run(fn, func(b *testing.B) {
+			bin := testenv.Build(b, fn)
+			fenv := env.FunctionEnv("AWS_LAMBDA_LOG_LEVEL=INFO")
+			var d durations
+			for b.Loop() {
+				p, err := runtimeapi.StartProcess(bin, fenv, io.Discard)
+				if err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case <-p.Ready():
+				case <-p.Exited():
+					b.Fatalf("%s exited during init: %v", fn, p.ExitErr())
+				case <-time.After(30 * time.Second):
+					_ = p.Stop()
+					b.Fatalf("%s did not become ready", fn)
+				}
+				d = append(d, p.ReadyAt().Sub(p.Started))
+				_ = p.Stop()
+			}
+			b.ReportMetric(float64(d.pct(0.5)), "ns/op")
+			b.ReportMetric(ms(d.pct(0.5)), "init-p50-ms")
+			b.ReportMetric(ms(d.max()), "init-max-ms")
+		})
+	}
+}
+
+var (
+	lambdaBuild sync.Map // name -> *lambdaBin
+)
+
+type lambdaBin struct {
+	once sync.Once
+	size int64
+	err  error
+}
+
+// BenchmarkBinarySize builds each function exactly as `make build` does for Lambda
+// (linux/arm64, -s -w) and reports the size of bootstrap. The build runs once per
+// process; the loop only reports.
+func BenchmarkBinarySize(b *testing.B) {
+	root := testenv.RepoRoot(b)
+	for _, fn := range []string{"forward", "mapping"} {
+		b.Run(fn, func(b *testing.B) {
+			v, _ := lambdaBuild.LoadOrStore(fn, &lambdaBin{})
+			lb := v.(*lambdaBin)
+			lb.once.Do(func() {
+				dir, err := os.MkdirTemp("", "lpmtls-lambda-")
+				if err != nil {
+					lb.err = err
+					return
+				}
+				defer os.RemoveAll(dir)
+				out := filepath.Join(dir, "bootstrap")
+				cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out, "./functions/"+fn)
+				cmd.Dir = root
+				cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
+				if msg, err := cmd.CombinedOutput(); err != nil {
+					lb.err = &buildError{fn, string(msg), err}
+					return
+				}
+				st, err := os.Stat(out)
+				if err != nil {
+					lb.err = err
+					return
+				}
+				lb.size = st.Size()
+			})
+			if lb.err != nil {
+				b.Fatal(lb.err)
+			}
+			for b.Loop() {
+			}
+			b.ReportMetric(float64(lb.size)/1e6, "MB")
+			b.ReportMetric(float64(lb.size)/(1<<20), "MiB")
+		})
+	}
+}
+
+type buildError struct {
+	fn, out string
+	err     error
+}
+
+func (e *buildError) Error() string { return "building " + e.fn + ": " + e.err.Error() + "\n" + e.out }
+
+// BenchmarkWarmInvoke runs b.N warm invocations (1 KiB JSON body, mapped target)
+// through the built forward bootstrap and the Runtime API, then reads the process's
+// resident memory: with -benchtime 1000x, rss-MB is "RSS after 1,000 warm
+// invocations". ns/op is an end-to-end warm invocation on loopback (Runtime API,
+// JSON, handler, simulator).
+func BenchmarkWarmInvoke(b *testing.B) {
+	env := testenv.New(b)
+	f := env.Start(b, "forward", "AWS_LAMBDA_LOG_LEVEL=WARN")
+	body := make([]byte, 1024)
+	for i := range body {
+		body[i] = 'a' + byte(i%26)
+	}
+	ev := forwardEvent(b, env.MappedURL, []byte(`{"k":"`+string(body[:1024-8])+`"}`), "application/json", "")
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	invoke := func() {
+		res, err := f.Process.Invoke(ctx, payload, 30*time.Second)
+		if err != nil || res.Error != nil || !strings.Contains(string(res.Payload), `"statusCode":200`) {
+			b.Fatalf("invoke: %v %+v %.300s", err, res.Error, res.Payload)
+		}
+	}
+	invoke()
+	for b.Loop() {
+		invoke()
+	}
+	b.StopTimer()
+	pid := f.Process.Cmd.Process.Pid
+	rss, hwm := procStatus(b, pid, "VmRSS"), procStatus(b, pid, "VmHWM")
+	b.ReportMetric(float64(rss)/1024, "rss-MB")
+	b.ReportMetric(float64(hwm)/1024, "hwm-MB")
+}
+
+// procStatus reads a kB field of /proc/PID/status.
+func procStatus(b *testing.B, pid int, field string) int64 {
+	fh, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return n
+		}
+	}
+	b.Fatalf("%s not in /proc/%d/status", field, pid)
+	return 0
+}
