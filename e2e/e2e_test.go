@@ -350,7 +350,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	if err := json.Unmarshal([]byte(bearer), &tok); err != nil || tok.Bearer == "" {
 		t.Fatalf("token parameter %q: %v", bearer, err)
 	}
-	logs := f.Logs()
+	logs := f.FinalLogs()
 	if !strings.Contains(logs, "forwarded") {
 		t.Fatalf("expected request logs, got:\n%s", logs)
 	}

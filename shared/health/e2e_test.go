@@ -42,14 +42,12 @@ func run(t *testing.T, env *testenv.Env, event any, extraEnv ...string) (payload
 	t.Helper()
 	f := env.Start(t, "mapping", extraEnv...)
 	res := f.InvokeResult(t, event)
-	if err := f.Stop(); err != nil {
-		t.Fatal(err)
-	}
+	logs := f.FinalLogs()
 	if res.Error != nil {
 		fnErr = res.Error.ErrorMessage
 	}
 	var found []string
-	for _, line := range strings.Split(f.Logs(), "\n") {
+	for _, line := range strings.Split(logs, "\n") {
 		if strings.Contains(line, `"_aws"`) {
 			found = append(found, line)
 		}

@@ -279,11 +279,12 @@ func TestMixedBatch(t *testing.T) {
 	if attempts != maxReceiveCount {
 		t.Fatalf("transient message tried %d times, want %d", attempts, maxReceiveCount)
 	}
-	if logs := f.Logs(); strings.Contains(logs, "sekrit-override-123") || strings.Contains(logs, testenv.Password) {
+	logs := f.FinalLogs()
+	if strings.Contains(logs, "sekrit-override-123") || strings.Contains(logs, testenv.Password) {
 		t.Fatal("a secret reached the logs")
 	}
-	if n := strings.Count(f.Logs(), `"message":"sqs message"`); n != len(bodies)+maxReceiveCount-1 {
-		t.Errorf("%d outcome log lines, want %d\n%s", n, len(bodies)+maxReceiveCount-1, f.Logs())
+	if n := strings.Count(logs, `"message":"sqs message"`); n != len(bodies)+maxReceiveCount-1 {
+		t.Errorf("%d outcome log lines, want %d\n%s", n, len(bodies)+maxReceiveCount-1, logs)
 	}
 }
 

@@ -98,8 +98,16 @@ type Function struct {
 	logs *syncBuffer
 }
 
-// Logs is everything the process wrote so far.
+// Logs is everything the process wrote so far. Output travels through a pipe, so a line
+// written just before an invocation returned may not be here yet: use FinalLogs to read
+// everything.
 func (f *Function) Logs() string { return f.logs.String() }
+
+// FinalLogs stops the process, which drains its output, and returns all of it.
+func (f *Function) FinalLogs() string {
+	_ = f.Stop()
+	return f.logs.String()
+}
 
 // Start builds (once per test binary) and runs functions/<name>.
 func (e *Env) Start(t testing.TB, name string, extra ...string) *Function {
@@ -266,4 +274,27 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// StartFailing runs a bootstrap that is expected to fail during init and returns what
+// it wrote; it fails the test if the process becomes ready instead.
+func StartFailing(t testing.TB, bin string, env []string) string {
+	t.Helper()
+	logs := &syncBuffer{}
+	p, err := runtimeapi.StartProcess(bin, env, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Stop() }()
+	select {
+	case <-p.Exited():
+		if p.ExitErr() == nil {
+			t.Fatalf("%s exited 0 during init", bin)
+		}
+	case <-p.Ready():
+		t.Fatalf("%s became ready despite a bad configuration\n%s", bin, logs.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s neither failed nor became ready", bin)
+	}
+	return logs.String()
 }
