@@ -168,9 +168,15 @@ func (m *Manager) Get(ctx context.Context) (Session, error) {
 		return s.sess, nil
 	}
 	ch := m.sf.DoChan("session", func() (any, error) {
-		// The first caller's context drives the shared work; in Lambda the callers of
-		// one environment share an invocation, so this is the deadline that matters.
-		return m.refresh(ctx)
+		// The shared work must not die when the first caller gives up while others still
+		// wait, but it keeps that caller's deadline so it cannot outlive the invocation.
+		sctx := context.WithoutCancel(ctx)
+		if dl, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			sctx, cancel = context.WithDeadline(sctx, dl)
+			defer cancel()
+		}
+		return m.refresh(sctx)
 	})
 	select {
 	case r := <-ch:

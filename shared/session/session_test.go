@@ -511,3 +511,28 @@ func contains(list []string, s string) bool {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// The first caller giving up must not fail the others waiting on the same login.
+func TestFirstCallerCancelDoesNotFailOthers(t *testing.T) {
+	e := newEnv(t)
+	e.lp.loginStarted = make(chan struct{}, 1)
+	e.lp.release = make(chan struct{})
+	m := e.manager(func(o *Options) { o.Store = nil })
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() { _, err := m.Get(ctx1); first <- err }()
+	<-e.lp.loginStarted
+	second := make(chan error, 1)
+	go func() { _, err := m.Get(context.Background()); second <- err }()
+	cancel1()
+	if err := <-first; lp.KindOf(err) != lp.KindTimeout {
+		t.Fatalf("first caller: %v", err)
+	}
+	close(e.lp.release)
+	if err := <-second; err != nil {
+		t.Fatalf("second caller failed with the first one's cancellation: %v", err)
+	}
+	if logins, _ := e.lp.counts(); logins != 1 {
+		t.Fatalf("logins %d", logins)
+	}
+}
