@@ -14,11 +14,7 @@ import (
 	"github.com/lpmtls/lpmtls/shared/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // metricDoc is the part of an EMF line the alarms depend on.
 type metricDoc struct {

@@ -10,7 +10,6 @@ package queue_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,11 +27,7 @@ import (
 	"github.com/lpmtls/lpmtls/shared/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 const maxReceiveCount = 2
 

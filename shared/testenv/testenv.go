@@ -298,3 +298,11 @@ func StartFailing(t testing.TB, bin string, env []string) string {
 	}
 	return logs.String()
 }
+
+// Main runs a package's tests and removes the binaries Build made; call it from
+// TestMain in every package that builds functions.
+func Main(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
