@@ -378,3 +378,18 @@ func lower(h map[string]string) map[string]string {
 	}
 	return out
 }
+
+func TestResponseTooLargeForLambda(t *testing.T) {
+	env := testenv.New(t)
+	f := env.Start(t, "forward")
+	url := env.Sim.TargetURL("/files/upload")
+	env.Sim.AddMapping(testenv.ServiceName, url)
+	ev := testenv.HTTPEvent(t, "forward-binary.json")
+	testenv.SetHeader(&ev, "lp-forward-url", url)
+	// The echo target answers with the request body: 4.5 MiB becomes 6 MiB of base64.
+	ev.Body = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xff, 0x00, 0x80}, 1536<<10))
+	r := f.InvokeHTTP(t, ev)
+	if r.StatusCode != 502 || code(t, r) != "response_too_large" || r.Headers["LP-Error-Source"] != "lpmtls" {
+		t.Fatalf("got %d %.300s", r.StatusCode, r.Body)
+	}
+}

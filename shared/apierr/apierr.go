@@ -58,6 +58,8 @@ const (
 	CodeSiteMismatch      = "site_id_mismatch"
 	CodeInvalidBody       = "invalid_body"
 	CodeNotFound          = "not_found"
+	// CodeResponseTooLarge: the target's answer does not fit a Lambda response.
+	CodeResponseTooLarge = "response_too_large"
 )
 
 type row struct {

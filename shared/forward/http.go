@@ -2,6 +2,8 @@ package forward
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -54,8 +56,34 @@ func (s *Service) HandleHTTP(ctx context.Context, e *events.APIGatewayV2HTTPRequ
 		log.Warn("forward failed", append(logAttrs(req, start), "status", ae.Status, "code", ae.Code, "error", err.Error())...)
 		return ae.HTTPResponse()
 	}
+	out := apigw.ToV2(&apigw.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: resp.Body})
+	if size := responseSize(out); size > MaxResponseBytes {
+		// Lambda would refuse the response and API Gateway would answer a bare 502;
+		// say what happened instead.
+		ae := &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeResponseTooLarge, Source: apierr.SourceLPMTLS,
+			Message: fmt.Sprintf("the target answered %d with a response of %d bytes as JSON; a Lambda response is limited to %d", resp.StatusCode, size, MaxResponseBytes)}
+		log.Warn("forward response too large", append(logAttrs(req, start), "status", resp.StatusCode, "responseBytes", len(resp.Body))...)
+		return ae.HTTPResponse()
+	}
 	log.Info("forwarded", append(logAttrs(req, start), "status", resp.StatusCode, "responseBytes", len(resp.Body))...)
-	return apigw.ToV2(&apigw.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: resp.Body})
+	return out
+}
+
+// MaxResponseBytes is the synchronous Lambda response limit (6 MB) less room for what
+// the runtime adds around the payload.
+const MaxResponseBytes = 6*1024*1024 - 4*1024
+
+// responseSize is the response's size as the JSON Lambda sends; it marshals only when
+// the body alone is large enough for the answer to matter.
+func responseSize(r events.APIGatewayV2HTTPResponse) int {
+	if len(r.Body) < MaxResponseBytes/2 {
+		return len(r.Body)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return len(r.Body)
+	}
+	return len(b)
 }
 
 func (s *Service) logger() *slog.Logger {
