@@ -6,7 +6,7 @@ LAMBDA_ENV  := CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA)
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 BUILD_DIR   := .build
 
-.PHONY: help deps build test lint run bench run clean $(FUNCTIONS:%=build-%) build-ForwardFunction build-MappingFunction
+.PHONY: help deps build test lint run bench bench run clean $(FUNCTIONS:%=build-%) build-ForwardFunction build-MappingFunction
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -34,6 +34,17 @@ lint: ## go vet and gofmt
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+BENCH_OUT := $(BUILD_DIR)/bench.txt
+
+bench: ## benchmarks against the simulator on loopback (about 3 min); prints a markdown table
+	@mkdir -p $(BUILD_DIR); : > $(BENCH_OUT); rc=0; \
+	echo "running benchmarks (about 3 minutes); raw output in $(BENCH_OUT)"; \
+	$(GO) test -run '^$$' -bench 'WarmForward|LargeBody|AuthCalls' -benchmem -benchtime 2s -timeout 10m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
+	$(GO) test -run '^$$' -bench 'LoginStorm|ColdStart|BinarySize|SQSBatch' -benchmem -benchtime 10x -timeout 10m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
+	$(GO) test -run '^$$' -bench 'WarmInvoke' -benchmem -benchtime 1000x -timeout 10m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
+	$(GO) run ./bench/cmd/benchtable < $(BENCH_OUT) 2>/dev/null; \
+	if [ $$rc -ne 0 ]; then echo "a benchmark failed: see $(BENCH_OUT)"; fi; exit $$rc
 
 ARGS ?=
 

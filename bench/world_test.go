@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -145,12 +146,17 @@ func forwardEvent(b testing.TB, target string, body []byte, contentType string, 
 // countingStore wraps the shared tier to count calls and round trips: a round trip
 // is a stretch of time with at least one call in flight, i.e. what the caller waits
 // for. The session's two concurrent Gets are one round trip.
+//
+// latency is added to every call, as SSM's own latency would be, so that calls issued
+// together overlap even when the loopback fake answers before the second one starts.
 type countingStore struct {
 	session.ParameterStore
-	mu       sync.Mutex
-	inflight int
-	calls    int
-	trips    int
+	latency   time.Duration
+	mu        sync.Mutex
+	inflight  int
+	calls     int
+	trips     int
+	leaseWins int // Put of a lease with overwrite=false that succeeded
 }
 
 func (c *countingStore) begin() {
@@ -161,6 +167,9 @@ func (c *countingStore) begin() {
 	}
 	c.inflight++
 	c.mu.Unlock()
+	if c.latency > 0 {
+		time.Sleep(c.latency) // simulated service latency, not synchronisation
+	}
 }
 
 func (c *countingStore) end() { c.mu.Lock(); c.inflight--; c.mu.Unlock() }
@@ -180,7 +189,13 @@ func (c *countingStore) Get(ctx context.Context, name string) (string, bool, err
 func (c *countingStore) Put(ctx context.Context, name, value string, secure, overwrite bool) error {
 	c.begin()
 	defer c.end()
-	return c.ParameterStore.Put(ctx, name, value, secure, overwrite)
+	err := c.ParameterStore.Put(ctx, name, value, secure, overwrite)
+	if err == nil && strings.HasSuffix(name, "/lease") {
+		c.mu.Lock()
+		c.leaseWins++
+		c.mu.Unlock()
+	}
+	return err
 }
 
 func (c *countingStore) Delete(ctx context.Context, name string) error {

@@ -2,11 +2,12 @@ package forward
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -56,34 +57,64 @@ func (s *Service) HandleHTTP(ctx context.Context, e *events.APIGatewayV2HTTPRequ
 		log.Warn("forward failed", append(logAttrs(req, start), "status", ae.Status, "code", ae.Code, "error", err.Error())...)
 		return ae.HTTPResponse()
 	}
+	attrs := logAttrs(req, start)
+	if len(req.Body) >= largeBody {
+		// The request body is spent. Collect it before the response is base64-encoded,
+		// so a large request and a large response do not peak together in memory (a
+		// few milliseconds here against a body that took far longer to transfer).
+		req.Body, in = nil, nil
+		runtime.GC()
+	}
 	out := apigw.ToV2(&apigw.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: resp.Body})
 	if size := responseSize(out); size > MaxResponseBytes {
 		// Lambda would refuse the response and API Gateway would answer a bare 502;
 		// say what happened instead.
 		ae := &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeResponseTooLarge, Source: apierr.SourceLPMTLS,
 			Message: fmt.Sprintf("the target answered %d with a response of %d bytes as JSON; a Lambda response is limited to %d", resp.StatusCode, size, MaxResponseBytes)}
-		log.Warn("forward response too large", append(logAttrs(req, start), "status", resp.StatusCode, "responseBytes", len(resp.Body))...)
+		log.Warn("forward response too large", append(attrs, "status", resp.StatusCode, "responseBytes", len(resp.Body))...)
 		return ae.HTTPResponse()
 	}
-	log.Info("forwarded", append(logAttrs(req, start), "status", resp.StatusCode, "responseBytes", len(resp.Body))...)
+	log.Info("forwarded", append(attrs, "status", resp.StatusCode, "responseBytes", len(resp.Body))...)
 	return out
 }
+
+// largeBody is the request size from which HandleHTTP frees the request before
+// encoding the response.
+const largeBody = 1 << 20
 
 // MaxResponseBytes is the synchronous Lambda response limit (6 MB) less room for what
 // the runtime adds around the payload.
 const MaxResponseBytes = 6*1024*1024 - 4*1024
 
-// responseSize is the response's size as the JSON Lambda sends; it marshals only when
-// the body alone is large enough for the answer to matter.
+// responseSize is the size of the response as JSON, counted without building it: the
+// body and every header and cookie as escaped JSON strings (HTML characters counted as
+// escaped, the worst case), plus the fixed field names.
 func responseSize(r events.APIGatewayV2HTTPResponse) int {
-	if len(r.Body) < MaxResponseBytes/2 {
-		return len(r.Body)
+	n := 128 + jsonStringLen(r.Body)
+	for k, v := range r.Headers {
+		n += jsonStringLen(k) + jsonStringLen(v) + 2
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return len(r.Body)
+	for _, c := range r.Cookies {
+		n += jsonStringLen(c) + 1
 	}
-	return len(b)
+	return n
+}
+
+func jsonStringLen(s string) int {
+	n := 2
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			n += 2
+		case r < 0x20 || r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029':
+			n += 6
+		case r == utf8.RuneError:
+			n += 3
+		default:
+			n += utf8.RuneLen(r)
+		}
+	}
+	return n
 }
 
 func (s *Service) logger() *slog.Logger {

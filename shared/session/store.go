@@ -87,6 +87,14 @@ func (m *Manager) obtainToken(ctx context.Context, acct string, d lp.Domains) (l
 	err := m.storePut(ctx, leaseName, value, false, false)
 	switch {
 	case err == nil:
+		// An instance may have published its token and released its lease between our
+		// token read and this Put: one more read saves a login in a cold-start storm.
+		if t, found, gerr := m.storeGetToken(ctx, tokenName); gerr == nil && found && m.usable(t, m.o.Now()) {
+			if derr := m.storeDelete(ctx, leaseName); derr != nil {
+				m.warnStore(ctx, "delete", leaseName, derr)
+			}
+			return t, nil
+		}
 		won = true
 	case m.o.IsExists(err):
 		other, found, gerr := m.storeGet(ctx, leaseName)
@@ -161,7 +169,10 @@ func (m *Manager) waitForToken(ctx context.Context, name string, now, until time
 			budget = half
 		}
 	}
-	const first, maxPause = 50 * time.Millisecond, 500 * time.Millisecond
+	// Doubling from a short first pause keeps each pause at about half the time waited
+	// so far, so a waiter sees the token within about one login round trip of it being
+	// published, while a storm of waiters stays within SSM's default GetParameter rate.
+	const first, maxPause = 25 * time.Millisecond, 200 * time.Millisecond
 	pause := first
 	if immediate {
 		pause = 0
@@ -180,8 +191,9 @@ func (m *Manager) waitForToken(ctx context.Context, name string, now, until time
 		budget -= pause
 		t, found, err := m.storeGetToken(ctx, name)
 		if err != nil {
+			// Throttling is likely in a storm (the SDK has already retried): keep
+			// waiting rather than add a login to the storm.
 			m.warnStore(ctx, "get", name, err)
-			return lp.Token{}, false
 		}
 		if found && m.usable(t, m.o.Now()) {
 			return t, true

@@ -11,7 +11,7 @@ func TestRun(t *testing.T) {
 	in := `goos: linux
 cpu: Test CPU
 BenchmarkWarmForward1KiB/paired-2   3180  362978 ns/op  22489 overhead-p50-ns  54083 overhead-p99-ns  1.212 ratio-p50
-BenchmarkLargeBody/5MiB-2  43  24293892 ns/op  215.81 MB/s  4.064 peak-x-body
+BenchmarkLargeBody/5MiB-upload-2  43  24293892 ns/op  215.81 MB/s  4.064 peak-x-body
 BenchmarkWarmInvoke-2  1000  845171 ns/op  20.06 rss-MB
 PASS
 `
@@ -22,7 +22,7 @@ PASS
 	got := out.String()
 	for _, want := range []string{
 		"### WarmForward1KiB", "| paired | 3180 | 362978 | 22489 | 54083 | 1.21 |",
-		"| peak memory ≤ 3 × body (5 MiB) | 4.06 peak-x-body | **missed** |",
+		"| peak memory ≤ 3 × body (5 MiB request) | 4.06 peak-x-body | **missed** |",
 		"| forward overhead p50 ≤ 0.3 ms | 22489 overhead-p50-ns | met |",
 		"| RSS ≤ 30 MB after 1,000 warm invocations | 20.06 rss-MB | met |",
 		"| init ≤ 15 ms (forward) | – | not run |",
