@@ -236,6 +236,6 @@ func logAttrs(req *lp.ForwardRequest, start time.Time) []any {
 	return []any{
 		slog.String("method", req.Method), slog.String("target", target),
 		slog.String("serviceName", req.ServiceName), slog.Int("bodyBytes", len(req.Body)),
-		slog.Duration("elapsed", time.Since(start)),
+		slog.Float64("elapsedMs", float64(time.Since(start).Microseconds())/1000),
 	}
 }
