@@ -158,16 +158,26 @@ func (p *Processor) Handle(ctx context.Context, e *events.SQSEvent) (events.SQSE
 	failed := make([]bool, len(e.Records))
 	var g errgroup.Group
 	g.SetLimit(limit)
-	for i := range e.Records {
+	for _, idx := range lanes(e.Records) {
 		g.Go(func() error {
-			rec := &e.Records[i]
-			if hasDeadline && time.Until(deadline) < margin {
-				failed[i] = true
-				p.log(ctx, rec, nil, Transient, &apierr.Error{Code: CodeDeadline,
-					Message: "not started: too little time left before the invocation deadline"}, 0, "")
-				return nil
+			for n, i := range idx {
+				rec := &e.Records[i]
+				if hasDeadline && time.Until(deadline) < margin {
+					failed[i] = true
+					p.log(ctx, rec, nil, Transient, &apierr.Error{Code: CodeDeadline,
+						Message: "not started: too little time left before the invocation deadline"}, 0, "")
+				} else {
+					failed[i] = !p.process(ctx, workCtx, rec)
+				}
+				if failed[i] {
+					// A FIFO group must not overtake a failed message: the rest of the
+					// group goes back unprocessed, as Lambda asks for FIFO partial batches.
+					for _, j := range idx[n+1:] {
+						failed[j] = true
+					}
+					return nil
+				}
 			}
-			failed[i] = !p.process(ctx, workCtx, rec)
 			return nil
 		})
 	}
@@ -178,6 +188,27 @@ func (p *Processor) Handle(ctx context.Context, e *events.SQSEvent) (events.SQSE
 		}
 	}
 	return resp, nil
+}
+
+// lanes splits a batch into sequences that may run concurrently: each record of a
+// standard queue on its own, and each FIFO message group in its order.
+func lanes(recs []events.SQSMessage) [][]int {
+	var out [][]int
+	group := map[string]int{}
+	for i, r := range recs {
+		g, ok := r.Attributes["MessageGroupId"]
+		if !ok || g == "" {
+			out = append(out, []int{i})
+			continue
+		}
+		if l, seen := group[g]; seen {
+			out[l] = append(out[l], i)
+			continue
+		}
+		group[g] = len(out)
+		out = append(out, []int{i})
+	}
+	return out
 }
 
 // process handles one record and reports whether it may leave the queue.

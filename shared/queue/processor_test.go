@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -335,5 +336,38 @@ func TestLogs(t *testing.T) {
 	}
 	if n := strings.Count(out, `"msg":"sqs message"`); n != len(recs) {
 		t.Errorf("%d outcome lines, want %d:\n%s", n, len(recs), out)
+	}
+}
+
+// In a FIFO batch a failed message holds back the rest of its group (unprocessed, so
+// order is kept on the retry); other groups and standard messages go on.
+func TestFIFOGroupStopsAtFirstFailure(t *testing.T) {
+	snd := &fakeSender{answers: map[string]func() (*lp.ForwardResponse, error){"/fail": status(503)}}
+	q := &fakeSQS{}
+	p := &Processor{Sender: snd, Policy: testPolicy, SQS: q, DeadLetterQueueURL: dlqURL,
+		Concurrency: 1, Logger: slog.New(slog.DiscardHandler)}
+	grouped := func(id, group, path string) events.SQSMessage {
+		r := record(id, msgTo(path))
+		r.Attributes["MessageGroupId"] = group
+		return r
+	}
+	e := &events.SQSEvent{Records: []events.SQSMessage{
+		grouped("a1", "A", "/ok"), grouped("a2", "A", "/fail"), grouped("b1", "B", "/ok"),
+		grouped("a3", "A", "/ok"), record("s1", msgTo("/ok")), grouped("b2", "B", "/ok"),
+	}}
+	resp, err := p.Handle(context.Background(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range resp.BatchItemFailures {
+		got = append(got, f.ItemIdentifier)
+	}
+	slices.Sort(got)
+	if strings.Join(got, ",") != "a2,a3" {
+		t.Fatalf("failures %v, want a2,a3", got)
+	}
+	if snd.calls != 5 {
+		t.Fatalf("%d forwards, want 5 (a3 must not be sent after a2 failed)", snd.calls)
 	}
 }
