@@ -28,6 +28,8 @@ const (
 // answer lpmtls makes itself is the JSON error shape with LP-Error-Source.
 func (s *Service) HandleHTTP(ctx context.Context, e *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
 	start := time.Now()
+	ctx, cancel := apigw.WithDeadline(ctx, e, start)
+	defer cancel()
 	log := obs.Logger(ctx, s.logger())
 	in, err := apigw.FromV2(e)
 	if err != nil {
