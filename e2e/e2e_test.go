@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -391,5 +392,22 @@ func TestResponseTooLargeForLambda(t *testing.T) {
 	r := f.InvokeHTTP(t, ev)
 	if r.StatusCode != 502 || code(t, r) != "response_too_large" || r.Headers["LP-Error-Source"] != "lpmtls" {
 		t.Fatalf("got %d %.300s", r.StatusCode, r.Body)
+	}
+}
+
+// A slow gateway ends in lpmtls's JSON 504 before the function's own deadline.
+func TestSlowGatewayTimesOutCleanly(t *testing.T) {
+	env := testenv.New(t)
+	f := env.Start(t, "forward")
+	ev := forwardEvent(t, env.MappedURL)
+	f.InvokeHTTP(t, ev) // warm: the login is not what times out
+	env.Sim.Inject(lpsim.Fault{Op: "forward", Delay: 10 * time.Second})
+	res := f.InvokeWithin(t, ev, 2*time.Second)
+	var r events.APIGatewayV2HTTPResponse
+	if res.Error != nil || json.Unmarshal(res.Payload, &r) != nil {
+		t.Fatalf("function did not answer in time: %+v %s", res.Error, res.Payload)
+	}
+	if r.StatusCode != 504 || code(t, r) != "timeout" {
+		t.Fatalf("got %d %s", r.StatusCode, r.Body)
 	}
 }

@@ -17,8 +17,9 @@ const budgetMargin = 500 * time.Millisecond
 
 // WithDeadline bounds ctx by what API Gateway will wait for this request: from when it
 // received the request (requestContext.timeEpoch) when that is plausible, and from now
-// in any case, so a function timeout longer than 30 s still ends in our JSON 504 rather
-// than API Gateway's bare 503. A stale timeEpoch (a sample or replayed event) is ignored.
+// in any case, and by the invocation's own deadline, each less a margin to write the
+// answer: a slow upstream then ends in our JSON 504 rather than API Gateway's bare 503 or
+// Lambda's timeout. A stale timeEpoch (a sample or replayed event) is ignored.
 func WithDeadline(ctx context.Context, e *events.APIGatewayV2HTTPRequest, now time.Time) (context.Context, context.CancelFunc) {
 	deadline := now.Add(IntegrationTimeout - budgetMargin)
 	if ms := e.RequestContext.TimeEpoch; ms > 0 {
@@ -26,6 +27,10 @@ func WithDeadline(ctx context.Context, e *events.APIGatewayV2HTTPRequest, now ti
 		if age := now.Sub(received); age >= 0 && age < IntegrationTimeout {
 			deadline = received.Add(IntegrationTimeout - budgetMargin)
 		}
+	}
+	// The function itself is stopped at its own deadline: answer before that too.
+	if d, ok := ctx.Deadline(); ok && d.Add(-budgetMargin).Before(deadline) {
+		deadline = d.Add(-budgetMargin)
 	}
 	return context.WithDeadline(ctx, deadline)
 }

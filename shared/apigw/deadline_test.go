@@ -22,7 +22,7 @@ func TestWithDeadline(t *testing.T) {
 		{"no timeEpoch", time.Time{}, 0, now},
 		{"stale sample event", now.Add(-48 * time.Hour), 0, now},
 		{"clock skew into the future", now.Add(time.Minute), 0, now},
-		{"shorter function timeout wins", now, 5 * time.Second, now.Add(5*time.Second - budget)},
+		{"shorter function timeout wins", now, 5 * time.Second, now.Add(5*time.Second - budgetMargin - budget)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -149,6 +149,12 @@ func (f *Function) Invoke(t testing.TB, event any) []byte {
 // InvokeResult is Invoke without judging the outcome.
 func (f *Function) InvokeResult(t testing.TB, event any) runtimeapi.Result {
 	t.Helper()
+	return f.InvokeWithin(t, event, 30*time.Second)
+}
+
+// InvokeWithin invokes with the given function timeout (the deadline the function sees).
+func (f *Function) InvokeWithin(t testing.TB, event any, timeout time.Duration) runtimeapi.Result {
+	t.Helper()
 	payload, ok := event.([]byte)
 	if !ok {
 		var err error
@@ -158,7 +164,7 @@ func (f *Function) InvokeResult(t testing.TB, event any) runtimeapi.Result {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := f.Process.Invoke(ctx, payload, 30*time.Second)
+	res, err := f.Process.Invoke(ctx, payload, timeout)
 	if err != nil {
 		t.Fatalf("invoke: %v\nlogs:\n%s", err, f.Logs())
 	}
