@@ -146,18 +146,162 @@ func TestTemplateFunctions(t *testing.T) {
 			t.Fatalf("%s: log group without retention", id)
 		}
 	}
-	if ev := get(t, resources["ForwardFunction"], "Properties", "Events", "Forward", "Properties"); get(t, ev, "Path") != "/forward" || get(t, ev, "Method") != "ANY" {
-		t.Fatalf("forward route %v", ev)
+	// The routes are plain API Gateway v2 resources, not HttpApi events: SAM would not
+	// evaluate the ApiAuth condition in an HttpApi's Auth.
+	for id, fn := range map[string]string{"ForwardFunction": "Forward", "MappingFunction": "Mapping"} {
+		for name, ev := range get(t, resources[id], "Properties", "Events").(map[string]any) {
+			if get(t, ev, "Type") == "HttpApi" || get(t, ev, "Type") == "Api" {
+				t.Fatalf("%s: API event %s left beside %sRoute", id, name, fn)
+			}
+		}
 	}
-	if ev := get(t, resources["MappingFunction"], "Properties", "Events", "Mapping", "Properties"); get(t, ev, "Path") != "/mapping" || get(t, ev, "Method") != "POST" {
-		t.Fatalf("mapping route %v", ev)
+	if sub, _ := fnArg(get(t, tpl, "Outputs", "ApiUrl", "Value"), "Fn::Sub").(string); sub != "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}" {
+		t.Fatalf("ApiUrl output %q", sub)
 	}
-	auth := get(t, resources["HttpApi"], "Properties", "Auth", "DefaultAuthorizer").(map[string]any)["Fn::If"].([]any)
-	if auth[0] != "IamAuth" || auth[1] != "AWS_IAM" || get(t, tpl, "Parameters", "ApiAuth", "Default") != "AWS_IAM" {
-		t.Fatalf("API auth %v", auth)
+}
+
+// fnArg returns the argument of intrinsic fn when v is that intrinsic, else nil.
+func fnArg(v any, fn string) any {
+	m, _ := v.(map[string]any)
+	return m[fn]
+}
+
+// ref returns the logical id v refers to through Ref or Fn::GetAtt, or "".
+func ref(v any) string {
+	m, _ := v.(map[string]any)
+	switch {
+	case m["Ref"] != nil:
+		s, _ := m["Ref"].(string)
+		return s
+	case m["Fn::GetAtt"] != nil:
+		a, _ := m["Fn::GetAtt"].([]any)
+		if len(a) == 2 {
+			s, _ := a[0].(string)
+			return s
+		}
 	}
-	if _, ok := get(t, tpl, "Outputs", "ApiUrl", "Value").(map[string]any)["Fn::Sub"]; !ok {
-		t.Fatal("ApiUrl output")
+	return ""
+}
+
+func TestTemplateApi(t *testing.T) {
+	tpl := loadTemplate(t)
+	resources := get(t, tpl, "Resources").(map[string]any)
+	if get(t, resources["HttpApi"], "Type") != "AWS::ApiGatewayV2::Api" || get(t, resources["HttpApi"], "Properties", "ProtocolType") != "HTTP" {
+		t.Fatalf("HttpApi %v", resources["HttpApi"])
+	}
+	p := get(t, tpl, "Parameters", "ApiAuth")
+	if get(t, p, "Default") != "AWS_IAM" {
+		t.Fatalf("ApiAuth default %v", get(t, p, "Default"))
+	}
+	if av := get(t, p, "AllowedValues").([]any); len(av) != 2 || av[0] != "AWS_IAM" || av[1] != "NONE" {
+		t.Fatalf("ApiAuth values %v", av)
+	}
+	cond := get(t, tpl, "Conditions", "IamAuth").(map[string]any)["Fn::Equals"].([]any)
+	if ref(cond[0]) != "ApiAuth" || cond[1] != "AWS_IAM" {
+		t.Fatalf("IamAuth condition %v", cond)
+	}
+
+	routes := map[string]struct{ key, fn, arnSuffix string }{
+		"ForwardRoute": {"ANY /forward", "ForwardFunction", "/*/*/forward"},
+		"MappingRoute": {"POST /mapping", "MappingFunction", "/*/POST/mapping"},
+	}
+	var sawRoutes, sawPermissions int
+	for id, r := range resources {
+		switch get(t, r, "Type") {
+		case "AWS::ApiGatewayV2::Route":
+			sawRoutes++
+			if _, ok := routes[id]; !ok {
+				t.Fatalf("unexpected route %s", id)
+			}
+		case "AWS::Lambda::Permission":
+			sawPermissions++
+		case "AWS::Serverless::HttpApi", "AWS::Serverless::Api":
+			t.Fatalf("%s: SAM API resource; its Auth cannot follow ApiAuth", id)
+		}
+	}
+	if sawRoutes != len(routes) || sawPermissions != len(routes) {
+		t.Fatalf("%d routes, %d permissions", sawRoutes, sawPermissions)
+	}
+	for id, want := range routes {
+		rp := get(t, resources[id], "Properties")
+		if ref(get(t, rp, "ApiId")) != "HttpApi" || get(t, rp, "RouteKey") != want.key {
+			t.Fatalf("%s: %v", id, rp)
+		}
+		auth, _ := fnArg(get(t, rp, "AuthorizationType"), "Fn::If").([]any)
+		if len(auth) != 3 || auth[0] != "IamAuth" || auth[1] != "AWS_IAM" || auth[2] != "NONE" {
+			t.Fatalf("%s: AuthorizationType %v", id, get(t, rp, "AuthorizationType"))
+		}
+		target, _ := fnArg(get(t, rp, "Target"), "Fn::Sub").(string)
+		integ, ok := strings.CutPrefix(target, "integrations/${")
+		integ, ok2 := strings.CutSuffix(integ, "}")
+		if !ok || !ok2 {
+			t.Fatalf("%s: target %v", id, get(t, rp, "Target"))
+		}
+		ip := get(t, resources[integ], "Properties")
+		if get(t, resources[integ], "Type") != "AWS::ApiGatewayV2::Integration" || ref(get(t, ip, "ApiId")) != "HttpApi" ||
+			get(t, ip, "IntegrationType") != "AWS_PROXY" || get(t, ip, "PayloadFormatVersion") != "2.0" ||
+			ref(get(t, ip, "IntegrationUri")) != want.fn {
+			t.Fatalf("%s: integration %s %v", id, integ, ip)
+		}
+		if ms, _ := strconv.Atoi(get(t, ip, "TimeoutInMillis").(string)); ms < 50 || ms > 30000 {
+			t.Fatalf("%s: integration timeout %d", id, ms)
+		}
+		// The function's permission names this route's path, not the whole API.
+		var perm map[string]any
+		for _, r := range resources {
+			if get(t, r, "Type") == "AWS::Lambda::Permission" && ref(get(t, r, "Properties", "FunctionName")) == want.fn {
+				perm = get(t, r, "Properties").(map[string]any)
+			}
+		}
+		if perm == nil || perm["Action"] != "lambda:InvokeFunction" || perm["Principal"] != "apigateway.amazonaws.com" {
+			t.Fatalf("%s: permission %v", want.fn, perm)
+		}
+		arn, _ := fnArg(perm["SourceArn"], "Fn::Sub").(string)
+		if arn != "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}"+want.arnSuffix {
+			t.Fatalf("%s: permission source %q", want.fn, arn)
+		}
+	}
+
+	stage := get(t, resources["HttpApiStage"], "Properties")
+	if get(t, resources["HttpApiStage"], "Type") != "AWS::ApiGatewayV2::Stage" || ref(get(t, stage, "ApiId")) != "HttpApi" ||
+		get(t, stage, "StageName") != "$default" || get(t, stage, "AutoDeploy") != "true" {
+		t.Fatalf("stage %v", stage)
+	}
+	if ref(get(t, stage, "AccessLogSettings", "DestinationArn")) != "ApiAccessLogs" {
+		t.Fatal("access logs not sent to ApiAccessLogs")
+	}
+	format := get(t, stage, "AccessLogSettings", "Format").(string)
+	if !strings.Contains(format, "$context.requestId") || !strings.Contains(format, "$context.identity.caller") {
+		t.Fatalf("access log format %q", format)
+	}
+	if get(t, resources["ApiAccessLogs"], "Properties", "RetentionInDays").(map[string]any)["Ref"] != "LogRetentionDays" {
+		t.Fatal("access log group without retention")
+	}
+	if ref(get(t, stage, "DefaultRouteSettings", "ThrottlingRateLimit")) != "ApiThrottleRate" ||
+		ref(get(t, stage, "DefaultRouteSettings", "ThrottlingBurstLimit")) != "ApiThrottleBurst" {
+		t.Fatalf("stage throttling %v", get(t, stage, "DefaultRouteSettings"))
+	}
+}
+
+func TestTemplateSecretArnPattern(t *testing.T) {
+	tpl := loadTemplate(t)
+	// The IAM grant names the parameter verbatim, and matches only the full ARN.
+	re := regexp.MustCompile(get(t, tpl, "Parameters", "LivePersonSecretArn", "AllowedPattern").(string))
+	for _, tc := range []struct {
+		arn  string
+		want bool
+	}{
+		{"arn:aws:secretsmanager:us-east-1:123456789012:secret:lpmtls/liveperson-AbCdEf", true},
+		{"arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:lp-prod-a1B2c3", true},
+		{"arn:aws:secretsmanager:us-east-1:123456789012:secret:lpmtls/liveperson", false},
+		{"arn:aws:secretsmanager:us-east-1:123456789012:secret:lpmtls/liveperson-AbCdE", false},
+		{"arn:aws:secretsmanager:us-east-1:123456789012:secret:-AbCdEf", false},
+		{"arn:aws:secretsmanager:us-east-1:1234:secret:lpmtls/liveperson-AbCdEf", false},
+		{"lpmtls/liveperson-AbCdEf", false},
+	} {
+		if got := re.MatchString(tc.arn); got != tc.want {
+			t.Errorf("%s: match %v, want %v", tc.arn, got, tc.want)
+		}
 	}
 }
 
@@ -241,6 +385,14 @@ func TestTemplateQueue(t *testing.T) {
 	}
 	if strings.Join(sends, ",") != "RequestDLQ,ResultsQueue" {
 		t.Fatalf("sqs:SendMessage on %v", sends)
+	}
+	// LivePerson throttles per incoming IP: the poller's concurrency is capped.
+	if ref(get(t, p, "ScalingConfig", "MaximumConcurrency")) != "QueueMaxConcurrency" {
+		t.Fatalf("ScalingConfig %v", get(t, p, "ScalingConfig"))
+	}
+	mc := get(t, tpl, "Parameters", "QueueMaxConcurrency")
+	if get(t, mc, "Type") != "Number" || get(t, mc, "Default") != "2" || get(t, mc, "MinValue") != "2" || get(t, mc, "MaxValue") != "1000" {
+		t.Fatalf("QueueMaxConcurrency %v", mc)
 	}
 	env := get(t, fn, "Environment", "Variables").(map[string]any)
 	for _, k := range []string{"DLQ_URL", "RESULTS_QUEUE_URL", "FORWARD_CONCURRENCY"} {
