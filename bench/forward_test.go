@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/lpmtls/lpmtls/shared/lpsim"
 	"github.com/lpmtls/lpmtls/shared/testenv"
 )
