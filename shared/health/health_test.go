@@ -323,3 +323,56 @@ func TestMetricLineSurvivesLambdaLogFilter(t *testing.T) {
 		})
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://a.example/in":                    "https://a.example/in",
+		"https://a.example":                       "https://a.example",
+		"https://a.example:8443/p%20q?token=s3c":  "https://a.example:8443/p%20q?…",
+		"https://a.example/in?":                   "https://a.example/in?…",
+		"https://user:pw@a.example/in#frag-token": "https://a.example/in",
+		"http://[::1/x?token=s3c":                 "(unparsable URL)",
+	} {
+		if got := redactURL(raw); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// TestQueryStaysOutOfLogs: a target's query string (it may carry a token) reaches
+// neither the logs nor an error text, while the summary keeps the full URL.
+func TestQueryStaysOutOfLogs(t *testing.T) {
+	const secret = "query-secret-77"
+	withQuery := lp.Mapping{ServiceName: "WEBHOOKS", URL: "https://good.example/in?token=" + secret}
+	fake := &fakeMapping{ok: map[string]bool{withQuery.URL: true}}
+	var logs bytes.Buffer
+	ch := &Checker{Mapping: fake, Targets: []lp.Mapping{withQuery, missing}, Out: io.Discard, Logger: obs.NewLogger(&logs, slog.LevelInfo)}
+	got, err := ch.Handle(context.Background(), json.RawMessage(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := got.(Summary)
+	if len(sum.Results) != 2 || sum.Results[0].URL != withQuery.URL || !sum.Results[0].Configured {
+		t.Fatalf("summary results must keep the full URL: %+v", sum.Results)
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Fatalf("logs contain the query:\n%s", logs.String())
+	}
+	checkTargetLogs(t, logs.String(), []lp.Mapping{{ServiceName: "WEBHOOKS", URL: "https://good.example/in?…"}, missing},
+		map[string]bool{"https://good.example/in?…": true})
+
+	// An invalid target is named without its query, in the error and in the log.
+	logs.Reset()
+	bad := lp.Mapping{ServiceName: "S", URL: "http://plain.example/in?key=" + secret}
+	ch.Targets = []lp.Mapping{bad}
+	_, err = ch.Handle(context.Background(), json.RawMessage(`{}`))
+	if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), `"http://plain.example/in?…"`) {
+		t.Fatalf("error %v", err)
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Fatalf("logs contain the query:\n%s", logs.String())
+	}
+	if err := ValidateTargets([]lp.Mapping{bad}); err == nil || strings.Contains(err.Error(), secret) {
+		t.Fatalf("ValidateTargets: %v", err)
+	}
+}

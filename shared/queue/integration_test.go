@@ -37,12 +37,15 @@ type world struct {
 	reqURL, reqARN, dlq, result string
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T) *world { return newWorldResults(t, nil) }
+
+// newWorldResults creates the results queue with these attributes.
+func newWorldResults(t *testing.T, resultAttrs map[string]string) *world {
 	t.Helper()
 	w := &world{env: testenv.New(t), emu: sqsemu.Start(t)}
 	var dlqARN string
 	w.dlq, dlqARN = w.emu.CreateQueue(t, "requests-dlq", nil)
-	w.result, _ = w.emu.CreateQueue(t, "results", nil)
+	w.result, _ = w.emu.CreateQueue(t, "results", resultAttrs)
 	w.reqURL, w.reqARN = w.emu.CreateQueue(t, "requests", map[string]string{
 		"VisibilityTimeout": "1",
 		"RedrivePolicy":     `{"deadLetterTargetArn":"` + dlqARN + `","maxReceiveCount":"` + strconv.Itoa(maxReceiveCount) + `"}`,
@@ -63,11 +66,16 @@ func (w *world) start(t *testing.T) *testenv.Function {
 func (w *world) send(t *testing.T, bodies ...string) {
 	t.Helper()
 	for _, b := range bodies {
-		if _, err := w.emu.Client.SendMessage(context.Background(), &sqs.SendMessageInput{
-			QueueUrl: aws.String(w.reqURL), MessageBody: aws.String(b),
-		}); err != nil {
-			t.Fatal(err)
-		}
+		w.sendWith(t, b, nil)
+	}
+}
+
+func (w *world) sendWith(t *testing.T, body string, attrs map[string]types.MessageAttributeValue) {
+	t.Helper()
+	if _, err := w.emu.Client.SendMessage(context.Background(), &sqs.SendMessageInput{
+		QueueUrl: aws.String(w.reqURL), MessageBody: aws.String(body), MessageAttributes: attrs,
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -88,10 +96,17 @@ func receive(t *testing.T, c *sqs.Client, url string, wait int32) []types.Messag
 func (w *world) toEvent(ms []types.Message) *events.SQSEvent {
 	e := &events.SQSEvent{}
 	for _, m := range ms {
+		var attrs map[string]events.SQSMessageAttribute
+		for k, v := range m.MessageAttributes {
+			if attrs == nil {
+				attrs = map[string]events.SQSMessageAttribute{}
+			}
+			attrs[k] = events.SQSMessageAttribute{DataType: aws.ToString(v.DataType), StringValue: v.StringValue, BinaryValue: v.BinaryValue}
+		}
 		e.Records = append(e.Records, events.SQSMessage{
 			MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
 			Body: aws.ToString(m.Body), Md5OfBody: aws.ToString(m.MD5OfBody), Attributes: m.Attributes,
-			EventSource: "aws:sqs", EventSourceARN: w.reqARN, AWSRegion: sqsemu.Region,
+			MessageAttributes: attrs, EventSource: "aws:sqs", EventSourceARN: w.reqARN, AWSRegion: sqsemu.Region,
 		})
 	}
 	return e
@@ -379,5 +394,51 @@ func TestCrashLosesNothing(t *testing.T) {
 		if !seen[id] {
 			t.Errorf("%s lost", id)
 		}
+	}
+}
+
+// TestResultTooLargeForQueue: a results queue smaller than the result refuses it
+// (InvalidParameterValue); the delivered message must not go to the target again, nor
+// be redriven to the DLQ without a reason.
+func TestResultTooLargeForQueue(t *testing.T) {
+	w := newWorldResults(t, map[string]string{"MaximumMessageSize": "1024"})
+	long := strings.Repeat("x", 2000)
+	w.send(t, `{"id":"long","url":"`+w.env.MappedURL+`","body":"`+long+`"}`)
+	f := w.start(t)
+	e, failed := w.pump(t, f)
+	if e == nil || len(e.Records) != 1 || len(failed) != 0 {
+		t.Fatalf("batch %v, failures %v: a refused result must not retry the message\n%s", e, failed, f.Logs())
+	}
+	if n := w.env.Sim.Counts().TargetRequests; n != 1 {
+		t.Fatalf("%d target requests, want 1", n)
+	}
+	if rs, dlq := drain(t, w.emu.Client, w.result), drain(t, w.emu.Client, w.dlq); len(rs) != 0 || len(dlq) != 0 {
+		t.Fatalf("results %d, DLQ %d", len(rs), len(dlq))
+	}
+	if logs := f.FinalLogs(); !strings.Contains(logs, "result refused by SQS") || !strings.Contains(logs, "InvalidParameterValue") {
+		t.Fatalf("the refusal is not logged:\n%s", logs)
+	}
+}
+
+// TestDeadLetterCarriesAttributes: the caller's message attributes reach the DLQ
+// beside the reason.
+func TestDeadLetterCarriesAttributes(t *testing.T) {
+	w := newWorld(t)
+	w.sendWith(t, `{"id":"bad","url":"https://elsewhere.example.net/x"}`, map[string]types.MessageAttributeValue{
+		"trace-id": {DataType: aws.String("String"), StringValue: aws.String("t-123")},
+		"blob":     {DataType: aws.String("Binary"), BinaryValue: []byte{0, 1, 2}},
+	})
+	f := w.start(t)
+	if e, failed := w.pump(t, f); e == nil || len(failed) != 0 {
+		t.Fatalf("batch %v, failures %v\n%s", e, failed, f.Logs())
+	}
+	dlq := drain(t, w.emu.Client, w.dlq)
+	if len(dlq) != 1 {
+		t.Fatalf("DLQ has %d messages", len(dlq))
+	}
+	m := dlq[0]
+	if attr(m, queue.AttrErrorCode) != "url_not_allowed" || attr(m, "trace-id") != "t-123" ||
+		string(m.MessageAttributes["blob"].BinaryValue) != string([]byte{0, 1, 2}) {
+		t.Fatalf("DLQ attributes %+v", m.MessageAttributes)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,12 @@ type SQS interface {
 const (
 	DefaultConcurrency = 10
 	DefaultMargin      = 2 * time.Second
+	// MaxResultBytes bounds a published result: SQS refuses a message over the queue's
+	// MaximumMessageSize (256 KiB by default), and a result it refuses could never be
+	// published. The rest of 256 KiB is room for SQS's own accounting.
+	MaxResultBytes = 250_000
+	// maxMessageAttributes is SQS's limit per message.
+	maxMessageAttributes = 10
 )
 
 // Message attributes set on a message sent to the dead-letter queue.
@@ -108,18 +115,27 @@ type Processor struct {
 	// Margin is the time kept before the invocation deadline to record outcomes; a
 	// message that cannot start with this much left is not started. 0 means DefaultMargin.
 	Margin time.Duration
+	// ResultLimit is the largest result published, in bytes; <= 0 means MaxResultBytes.
+	// Set it lower when the results queue's MaximumMessageSize is lower.
+	ResultLimit int
 }
 
 // Result is the message published to the results queue.
 type Result struct {
-	ID              string     `json:"id"`
-	MessageID       string     `json:"messageId"`
-	Status          int        `json:"status"`
-	Headers         Headers    `json:"headers"`
-	Body            string     `json:"body"`
-	IsBase64Encoded bool       `json:"isBase64Encoded"`
-	Error           *ErrorInfo `json:"error"`
-	Attempt         int        `json:"attempt"`
+	ID              string  `json:"id"`
+	MessageID       string  `json:"messageId"`
+	Status          int     `json:"status"`
+	Headers         Headers `json:"headers"`
+	Body            string  `json:"body"`
+	IsBase64Encoded bool    `json:"isBase64Encoded"`
+	// BodyTruncated: the target's body did not fit in a result and Body is "";
+	// BodyBytes is the length of the target's body (before any base64) either way.
+	BodyTruncated bool `json:"bodyTruncated"`
+	BodyBytes     int  `json:"bodyBytes"`
+	// HeadersTruncated: the headers alone did not fit, and are left out ({}).
+	HeadersTruncated bool       `json:"headersTruncated"`
+	Error            *ErrorInfo `json:"error"`
+	Attempt          int        `json:"attempt"`
 }
 
 // ErrorInfo is the error part of a Result.
@@ -256,7 +272,13 @@ func (p *Processor) process(ctx, workCtx context.Context, rec *events.SQSMessage
 	switch outcome {
 	case Delivered:
 		if err := p.publish(ctx, rec, result(rec, id, resp, nil)); err != nil {
-			ok, recorded = false, "result not published: "+err.Error()
+			if unsendable(err) {
+				// The target already has the message; forwarding it again would repeat its
+				// side effect for a result that SQS would refuse again anyway.
+				recorded = "result refused by SQS and dropped (the message is not retried): " + err.Error()
+			} else {
+				ok, recorded = false, "result not published: "+err.Error()
+			}
 		}
 	case Permanent:
 		if err := p.deadLetter(ctx, rec, ae); err != nil {
@@ -325,6 +347,12 @@ func (p *Processor) deadLetter(ctx context.Context, rec *events.SQSMessage, ae *
 			delete(attrs, k) // SQS refuses empty attribute values
 		}
 	}
+	ours := len(attrs)
+	dropped := copyAttributes(attrs, rec.MessageAttributes)
+	if len(dropped) > 0 {
+		obs.Logger(ctx, p.logger()).Warn("dead-lettered message loses some of its message attributes (SQS allows 10)",
+			slog.String("messageId", rec.MessageId), slog.Any("dropped", dropped))
+	}
 	in := &sqs.SendMessageInput{
 		QueueUrl:          aws.String(p.DeadLetterQueueURL),
 		MessageBody:       aws.String(rec.Body),
@@ -332,14 +360,81 @@ func (p *Processor) deadLetter(ctx context.Context, rec *events.SQSMessage, ae *
 	}
 	fifo(in, p.DeadLetterQueueURL, rec, "")
 	_, err := p.SQS.SendMessage(ctx, in)
+	if err != nil && unsendable(err) && len(attrs) > ours {
+		// The copied attributes may be what SQS refuses (they count towards the size
+		// limit, on top of ours): the reason matters more than the caller's attributes.
+		obs.Logger(ctx, p.logger()).Warn("dead-letter send refused; retrying without the message's own attributes",
+			slog.String("messageId", rec.MessageId), slog.String("error", err.Error()))
+		for k := range attrs {
+			if !strings.HasPrefix(k, attrPrefix) {
+				delete(attrs, k)
+			}
+		}
+		_, err = p.SQS.SendMessage(ctx, in)
+	}
 	return err
+}
+
+// attrPrefix marks the attributes this package sets.
+const attrPrefix = "lpmtls-"
+
+// copyAttributes adds the original message's attributes to ours while SQS's limit
+// allows, in name order so the choice is stable, and returns the names left out. Ours
+// win a name clash (a message dead-lettered before carries stale lpmtls-* values).
+func copyAttributes(dst map[string]types.MessageAttributeValue, src map[string]events.SQSMessageAttribute) []string {
+	names := make([]string, 0, len(src))
+	for k := range src {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var dropped []string
+	for _, k := range names {
+		if _, clash := dst[k]; clash || strings.HasPrefix(k, attrPrefix) {
+			dropped = append(dropped, k)
+			continue
+		}
+		a := src[k]
+		v := types.MessageAttributeValue{DataType: aws.String(a.DataType), StringValue: a.StringValue, BinaryValue: a.BinaryValue}
+		// SQS has no list values ("reserved for future use"); an attribute with no
+		// scalar value would make the whole send fail.
+		if a.DataType == "" || (aws.ToString(a.StringValue) == "" && len(a.BinaryValue) == 0) {
+			dropped = append(dropped, k)
+			continue
+		}
+		if len(dst) >= maxMessageAttributes {
+			dropped = append(dropped, k)
+			continue
+		}
+		dst[k] = v
+	}
+	return dropped
+}
+
+// unsendable reports whether SQS refused a message for what it is (too long, invalid
+// characters, an invalid parameter), which resending the same message cannot fix.
+func unsendable(err error) bool {
+	var contents *types.InvalidMessageContents
+	if errors.As(err, &contents) {
+		return true
+	}
+	// SQS answers an oversized message with InvalidParameterValue, which the SDK does
+	// not model: match the code of any API error.
+	var api interface{ ErrorCode() string }
+	if !errors.As(err, &api) {
+		return false
+	}
+	switch strings.TrimPrefix(api.ErrorCode(), "AWS.SimpleQueueService.") {
+	case "InvalidParameterValue", "InvalidMessageContents", "MessageTooLong", "InvalidAttributeValue":
+		return true
+	}
+	return false
 }
 
 func (p *Processor) publish(ctx context.Context, rec *events.SQSMessage, r Result) error {
 	if p.ResultsQueueURL == "" {
 		return nil
 	}
-	b, err := json.Marshal(r)
+	b, err := fit(r, p.resultLimit())
 	if err != nil {
 		return err
 	}
@@ -347,6 +442,35 @@ func (p *Processor) publish(ctx context.Context, rec *events.SQSMessage, r Resul
 	fifo(in, p.ResultsQueueURL, rec, r.ID)
 	_, err = p.SQS.SendMessage(ctx, in)
 	return err
+}
+
+func (p *Processor) resultLimit() int {
+	if p.ResultLimit > 0 {
+		return p.ResultLimit
+	}
+	return MaxResultBytes
+}
+
+// fit marshals a result within limit bytes. The body goes first; the headers go only
+// when they alone are too large, and then the body stays if it fits beside what is
+// left. What still does not fit (a huge id or error) is sent as is, and SQS's refusal
+// is handled by the caller.
+func fit(r Result, limit int) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil || len(b) <= limit {
+		return b, err
+	}
+	noBody := r
+	noBody.Body, noBody.IsBase64Encoded, noBody.BodyTruncated = "", false, r.Body != ""
+	if b, err = json.Marshal(noBody); err != nil || len(b) <= limit || len(r.Headers) == 0 {
+		return b, err
+	}
+	r.Headers, r.HeadersTruncated = Headers{}, true
+	if b, err = json.Marshal(r); err != nil || len(b) <= limit {
+		return b, err
+	}
+	r.Body, r.IsBase64Encoded, r.BodyTruncated = "", false, r.Body != ""
+	return json.Marshal(r)
 }
 
 // fifo carries the message group and deduplication ids to a FIFO queue, so results of
@@ -374,7 +498,7 @@ func fifo(in *sqs.SendMessageInput, queueURL string, rec *events.SQSMessage, id 
 func result(rec *events.SQSMessage, id string, resp *lp.ForwardResponse, ae *apierr.Error) Result {
 	r := Result{ID: id, MessageID: rec.MessageId, Attempt: attempt(rec), Headers: Headers{}}
 	if resp != nil {
-		r.Status = resp.StatusCode
+		r.Status, r.BodyBytes = resp.StatusCode, len(resp.Body)
 		for k, vs := range resp.Header {
 			r.Headers[k] = vs
 		}
@@ -400,13 +524,17 @@ func attempt(rec *events.SQSMessage) int {
 	return n
 }
 
-// redactURL drops the query, which may carry secrets, for logs.
+// redactURL drops the query, which may carry secrets, for logs ("?…" says there was one).
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "(unparsable)"
+		return "(unparsable URL)"
 	}
-	return u.Scheme + "://" + u.Host + u.EscapedPath()
+	s := u.Scheme + "://" + u.Host + u.EscapedPath()
+	if u.RawQuery != "" || u.ForceQuery {
+		s += "?…"
+	}
+	return s
 }
 
 func str(s string) types.MessageAttributeValue {

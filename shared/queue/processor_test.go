@@ -7,8 +7,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,15 +49,24 @@ func (f *fakeSender) Send(ctx context.Context, req *lp.ForwardRequest) (*lp.Forw
 type fakeSQS struct {
 	mu   sync.Mutex
 	fail map[string]error
-	sent map[string][]*sqs.SendMessageInput
+	// refuse, when set, may refuse a send by its content (as SQS's validation does).
+	refuse func(*sqs.SendMessageInput) error
+	sent   map[string][]*sqs.SendMessageInput
+	tries  int
 }
 
 func (f *fakeSQS) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.tries++
 	url := aws.ToString(in.QueueUrl)
 	if err := f.fail[url]; err != nil {
 		return nil, err
+	}
+	if f.refuse != nil {
+		if err := f.refuse(in); err != nil {
+			return nil, err
+		}
 	}
 	if f.sent == nil {
 		f.sent = map[string][]*sqs.SendMessageInput{}
