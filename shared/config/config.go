@@ -66,7 +66,7 @@ const (
 	DefaultLoginLeaseTTL      = 5 * time.Second
 	DefaultMappingService     = lp.ServiceMTLSGateway
 	DefaultMappingPath        = "/api/account/{accountId}/checks/serviceUrlMappings"
-	DefaultOAuth2Version      = "1.0"
+	DefaultOAuth2Version      = lp.DefaultOAuth2Version // "2.0"
 	DefaultServiceName        = "WEBHOOKS"
 	DefaultMaxBodyBytes       = 6291456 // Lambda's synchronous payload limit
 	DefaultForwardConcurrency = 10

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Options configure a Client. Zero values take the documented defaults.
@@ -28,11 +29,14 @@ type Options struct {
 	// MappingPath is the mapping check path; "{accountId}" is replaced by the path-escaped
 	// account. Default "/api/account/{accountId}/checks/serviceUrlMappings".
 	MappingPath string
-	// OAuth2Version is the sentinel token endpoint's "v" query value, default "1.0".
+	// OAuth2Version is the sentinel token endpoint's "v" query value, default "2.0": the
+	// docs say v1 tokens are only for the Connector API, and LivePerson's own client asks
+	// for 2.0.
 	OAuth2Version string
 	// DefaultTokenTTL is used when LivePerson's answer carries no lifetime, default 30m.
 	DefaultTokenTTL time.Duration
-	// UserAgent is sent on every call, default "lpmtls".
+	// UserAgent is sent on every call, default "lpmtls"; a forward carries the caller's
+	// own User-Agent instead when it has exactly one.
 	UserAgent string
 }
 
@@ -40,7 +44,7 @@ type Options struct {
 const (
 	DefaultCSDSURL         = "https://adminlogin.liveperson.net"
 	DefaultMappingPath     = "/api/account/{accountId}/checks/serviceUrlMappings"
-	DefaultOAuth2Version   = "1.0"
+	DefaultOAuth2Version   = "2.0"
 	DefaultTokenTTL        = 30 * time.Minute
 	DefaultUserAgent       = "lpmtls"
 	loginThrottleFloor     = 5 * time.Second // LivePerson: retry a throttled login no sooner than 5 s
@@ -48,6 +52,7 @@ const (
 	maxDrain               = 256 << 10 // beyond this, closing the connection is cheaper than reading
 	maxAPIBody             = 4 << 20   // CSDS, login and mapping answers are a few KiB
 	maxMessageLen          = 512
+	maxLPMessageLen        = 200 // what an answer's body may add to a message
 	defaultMaxIdlePerHost  = 32
 	defaultIdleConnTimeout = 90 * time.Second
 )
@@ -182,8 +187,15 @@ func readAPIBody(ctx context.Context, op string, resp *http.Response) ([]byte, e
 	if len(body) > maxAPIBody {
 		return nil, &Error{Kind: KindGateway, Op: op, Status: resp.StatusCode, Message: "answer too large"}
 	}
-	return body, nil
+	return trimBOM(body), nil
 }
+
+// utf8BOM is legal at the start of a JSON text sent by some servers, but encoding/json
+// rejects it.
+var utf8BOM = []byte("\xEF\xBB\xBF")
+
+// trimBOM must run on every LivePerson answer before it is decoded.
+func trimBOM(b []byte) []byte { return bytes.TrimPrefix(b, utf8BOM) }
 
 // discardAndClose lets the transport reuse the connection when the rest is small.
 func discardAndClose(rc io.ReadCloser) {
@@ -234,12 +246,31 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 
 // lpMessage extracts LivePerson's explanation from an error body: the Login Service
 // wrapper {"error":{message,internalCode,responseStatus}}, a top-level message and
-// internalCode, or an OAuth2 {"error":"...","error_description":"..."}. "" when none.
+// internalCode, or an OAuth2 {"error":"...","error_description":"..."}. A body that is
+// not JSON (a load balancer's HTML page, plain text) gives its <title> or first line.
+// The result is at most ~200 characters; callers still scrub it of request secrets.
+// "" when there is nothing useful.
 func lpMessage(body []byte) string {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 || body[0] != '{' {
+	body = bytes.TrimSpace(trimBOM(body))
+	if len(body) == 0 {
 		return ""
 	}
+	switch body[0] {
+	case '{':
+		return clipTo(jsonMessage(body), maxLPMessageLen)
+	case '[', '"':
+		return "" // JSON of no known shape: nothing readable to add
+	case '<':
+		return clipTo(htmlTitle(body), maxLPMessageLen)
+	}
+	line, _, _ := bytes.Cut(body[:min(len(body), 4*maxLPMessageLen)], []byte("\n"))
+	if bytes.IndexByte(line, 0) >= 0 {
+		return "" // binary
+	}
+	return clipTo(strings.Join(strings.Fields(strings.ToValidUTF8(string(line), "")), " "), maxLPMessageLen)
+}
+
+func jsonMessage(body []byte) string {
 	var doc struct {
 		Error            json.RawMessage `json:"error"`
 		ErrorDescription string          `json:"error_description"`
@@ -282,10 +313,10 @@ func lpMessage(body []byte) string {
 	}
 	var extra []string
 	if c := strings.Trim(string(bytes.TrimSpace(code)), `"`); c != "" && c != "null" {
-		extra = append(extra, "internalCode "+c)
+		extra = append(extra, "internalCode "+clipTo(c, 40))
 	}
 	if status != "" {
-		extra = append(extra, status)
+		extra = append(extra, clipTo(status, 40))
 	}
 	if len(extra) > 0 {
 		if msg != "" {
@@ -293,13 +324,40 @@ func lpMessage(body []byte) string {
 		}
 		msg += "(" + strings.Join(extra, ", ") + ")"
 	}
-	return clip(msg)
+	return msg
+}
+
+// htmlTitle returns the text of an HTML page's <title> ("502 Bad Gateway"), "" when none.
+// The rest of the page is markup and noise, and may echo the request.
+func htmlTitle(body []byte) string {
+	head := body[:min(len(body), maxErrorBody)]
+	lower := bytes.ToLower(head)
+	i := bytes.Index(lower, []byte("<title"))
+	if i < 0 {
+		return ""
+	}
+	j := bytes.IndexByte(lower[i:], '>')
+	if j < 0 {
+		return ""
+	}
+	start := i + j + 1
+	end := bytes.Index(lower[start:], []byte("</title"))
+	if end < 0 {
+		return ""
+	}
+	return strings.Join(strings.Fields(string(head[start:start+end])), " ")
 }
 
 // clip bounds a message and removes control characters so it is safe in a log line.
-func clip(s string) string {
-	if len(s) > maxMessageLen {
-		s = s[:maxMessageLen] + "…"
+func clip(s string) string { return clipTo(s, maxMessageLen) }
+
+func clipTo(s string, n int) string {
+	if len(s) > n {
+		// Cut on a rune boundary so the message stays valid UTF-8.
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n] + "…"
 	}
 	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
@@ -313,22 +371,68 @@ func clip(s string) string {
 // a caller may log Message, Error() or Body.
 func scrub(e *Error, secrets ...string) *Error {
 	for _, s := range secrets {
-		if s == "" {
-			continue
-		}
-		e.Message = strings.ReplaceAll(e.Message, s, "[redacted]")
-		if bytes.Contains(e.Body, []byte(s)) {
-			e.Body = bytes.ReplaceAll(e.Body, []byte(s), []byte("[redacted]"))
-		}
-		for k, vs := range e.Header {
-			for i, v := range vs {
-				if strings.Contains(v, s) {
-					e.Header[k][i] = strings.ReplaceAll(v, s, "[redacted]")
-				}
-			}
+		if s != "" {
+			replaceAll(e, s, "[redacted]")
 		}
 	}
 	return e
+}
+
+// redactURL replaces the target URL in every text field of e with scheme://host/path,
+// and any leftover copy of its query with [redacted]: a query string (or userinfo) may
+// carry the target's secrets, and the gateway's transport headers echo "message + URL".
+func redactURL(e *Error, rawURL string) *Error {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return scrub(e, rawURL) // unparsable: hide it whole
+	}
+	safe := u.Scheme + "://" + u.Host + u.EscapedPath()
+	if rawURL != safe {
+		replaceAll(e, rawURL, safe)
+	}
+	// A transport message may also show the URL without its fragment, or decoded.
+	if u.Fragment != "" || u.RawFragment != "" {
+		if i := strings.IndexByte(rawURL, '#'); i > 0 && rawURL[:i] != safe {
+			replaceAll(e, rawURL[:i], safe)
+		}
+	}
+	if u.User != nil {
+		scrub(e, u.User.String())
+	}
+	for _, q := range []string{u.RawQuery, u.Query().Encode()} {
+		if dq, err := url.QueryUnescape(q); err == nil && dq != q {
+			scrubQuery(e, dq)
+		}
+		scrubQuery(e, q)
+	}
+	return e
+}
+
+// scrubQuery hides a query string. A very short one ("?1") would match ordinary text
+// ("HTTP 401"), so it is hidden only where it follows a '?'.
+func scrubQuery(e *Error, q string) {
+	switch {
+	case q == "":
+	case len(q) < 4:
+		replaceAll(e, "?"+q, "?[redacted]")
+	default:
+		replaceAll(e, q, "[redacted]")
+	}
+}
+
+// replaceAll replaces old with repl in every text field of e.
+func replaceAll(e *Error, old, repl string) {
+	e.Message = strings.ReplaceAll(e.Message, old, repl)
+	if bytes.Contains(e.Body, []byte(old)) {
+		e.Body = bytes.ReplaceAll(e.Body, []byte(old), []byte(repl))
+	}
+	for k, vs := range e.Header {
+		for i, v := range vs {
+			if strings.Contains(v, old) {
+				e.Header[k][i] = strings.ReplaceAll(v, old, repl)
+			}
+		}
+	}
 }
 
 // joinMessage prefixes LivePerson's own explanation with what we were doing.

@@ -17,6 +17,8 @@ func TestDiscover(t *testing.T) {
 		wantMsg  string
 	}{
 		{name: "happy", status: 200, body: string(fixture(t, "csds_ok.json"))},
+		{name: "happy with UTF-8 BOM", status: 200, body: string(fixture(t, "csds_ok_bom.json"))},
+		{name: "non-2xx with BOM", status: 503, body: "\xEF\xBB\xBF" + `{"message":"down for maintenance"}`, wantKind: KindDiscovery, wantMsg: "HTTP 503: down for maintenance"},
 		{name: "empty", status: 200, body: string(fixture(t, "csds_empty.json")), wantKind: KindDiscovery, wantMsg: "no services"},
 		{name: "absent", status: 200, body: string(fixture(t, "csds_absent.json")), wantKind: KindDiscovery, wantMsg: "no baseURIs"},
 		{name: "not json", status: 200, body: "<html>", wantKind: KindDiscovery, wantMsg: "not the expected JSON"},

@@ -19,7 +19,8 @@ const (
 	// KindThrottled: 429 from LivePerson; RetryAfter is set when the answer said so.
 	KindThrottled
 	// KindNoCertificate: no certificate mapping for the triplet and the stop flag was set
-	// (docs say 500, LivePerson's own client expects 400: both are read as this).
+	// (docs say 500, LivePerson's own client expects 400: either is read as this only when
+	// the body mentions cert/mapping/mTLS, since a target's own 400 is far more common).
 	KindNoCertificate
 	// KindTarget: the gateway reached out but the target failed (424 and/or
 	// LP-message-from-transport / LP-error-from-transport).

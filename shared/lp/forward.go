@@ -64,6 +64,7 @@ func (c *Client) Forward(ctx context.Context, d Domains, accountID, bearer strin
 	if err != nil {
 		return nil, err
 	}
+	// The caller's User-Agent is the target's business; ours is only the default.
 	if err := copyRequestHeaders(req.Header, r.Header); err != nil {
 		return nil, err
 	}
@@ -83,18 +84,18 @@ func (c *Client) Forward(ctx context.Context, d Domains, accountID, bearer strin
 	if err != nil {
 		return nil, err
 	}
-	if kind, failed := forwardKind(resp, r.StopIfCertificateNotFound); failed {
+	kind, failed := forwardKind(resp)
+	if failed {
 		e := c.responseError(op, resp)
 		e.Kind = kind
 		switch {
-		case kind == KindGateway && resp.StatusCode == http.StatusInternalServerError && r.StopIfCertificateNotFound &&
-			mentionsMapping(e.Body):
+		case kind == KindGateway && resp.StatusCode == http.StatusInternalServerError &&
+			r.StopIfCertificateNotFound && mentionsMapping(e.Body):
 			e.Kind = KindNoCertificate
 		case kind == KindThrottled:
 			e.RetryAfter = retryAfter(resp.Header, c.now())
 		}
-		e.Message = forwardMessage(e, resp.Header)
-		return nil, scrub(e, bearer, r.AuthorizationOverride)
+		return nil, forwardError(e, resp.Header, bearer, r)
 	}
 
 	body, err := readWhole(resp.Body, resp.ContentLength)
@@ -102,13 +103,39 @@ func (c *Client) Forward(ctx context.Context, d Domains, accountID, bearer strin
 	if err != nil {
 		return nil, transportError(ctx, op, err)
 	}
+	if resp.StatusCode == http.StatusBadRequest && r.StopIfCertificateNotFound && mentionsMapping(body) {
+		e := &Error{Kind: KindNoCertificate, Op: op, Status: resp.StatusCode,
+			Header: errorHeader(resp.Header), Body: clipBody(body)}
+		return nil, forwardError(e, resp.Header, bearer, r)
+	}
 	removeHopHeaders(resp.Header)
 	return &ForwardResponse{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
 
-// forwardKind classifies a gateway answer from status and headers; order matters.
-// A 500 is reported as KindGateway here and refined once the body is read.
-func forwardKind(resp *http.Response, stopIfNoCert bool) (Kind, bool) {
+// forwardError sets the message and removes everything secret from e: the bearer, the
+// override, and the target URL's query (the transport headers echo the URL).
+func forwardError(e *Error, h http.Header, bearer string, r *ForwardRequest) *Error {
+	e.Message = forwardMessage(e, h)
+	return redactURL(scrub(e, bearer, r.AuthorizationOverride), r.URL)
+}
+
+// forwardKind classifies a gateway answer from status and headers alone; order matters.
+//
+// The gateway relays the target's own status, so most codes are ambiguous; the rules
+// lean towards passing the target's answer through untouched:
+//   - transport headers or 424: the gateway says the call to the target failed.
+//   - 401/403: read as the gateway refusing our bearer, though a target can answer them
+//     too. The session layer then logs in once more and retries; a 401 that persists is
+//     reported as an auth failure. Telling the two apart would need a marker the gateway
+//     does not document, so the rule (always KindAuth) stands.
+//   - 429: the gateway's throttle (a target's 429 is rare and means the same to us).
+//   - 400: LivePerson's own client reads it as "no mTLS mapping" when the stop flag is
+//     set, but a target answers 400 for its own reasons far more often. So it is not a
+//     failure here; Forward reads the body and calls it KindNoCertificate only when the
+//     stop flag was set and the body talks about certificates/mappings.
+//   - 5xx: KindGateway; a 500 is refined to KindNoCertificate by the same body test
+//     (the docs say the gateway answers 500 when the stop flag finds no certificate).
+func forwardKind(resp *http.Response) (Kind, bool) {
 	st := resp.StatusCode
 	switch {
 	// Presence counts, even with an empty value; net/http canonicalises received names.
@@ -119,18 +146,23 @@ func forwardKind(resp *http.Response, stopIfNoCert bool) (Kind, bool) {
 		return KindAuth, true
 	case st == http.StatusTooManyRequests:
 		return KindThrottled, true
-	case stopIfNoCert && st == http.StatusBadRequest:
-		// LivePerson's own client reads 400 as "no mTLS mapping for this URL".
-		return KindNoCertificate, true
 	case st >= 500:
 		return KindGateway, true
 	}
 	return KindUnknown, false
 }
 
+// mentionsMapping is the body test that turns a 400/500 under the stop flag into
+// KindNoCertificate. Only the start of the body is looked at: the gateway's own
+// explanations are short.
 func mentionsMapping(body []byte) bool {
-	b := bytes.ToLower(body)
-	return bytes.Contains(b, []byte("certificate")) || bytes.Contains(b, []byte("mapping"))
+	b := bytes.ToLower(body[:min(len(body), maxErrorBody)])
+	for _, w := range []string{"cert", "mapping", "mtls"} {
+		if bytes.Contains(b, []byte(w)) {
+			return true
+		}
+	}
+	return false
 }
 
 func forwardMessage(e *Error, h http.Header) string {
@@ -161,8 +193,11 @@ func forwardMessage(e *Error, h http.Header) string {
 
 // copyRequestHeaders copies the caller's end-to-end headers. Authorization and LP-*
 // are the gateway's own and are set by Forward alone; Host, Content-Length and
-// hop-by-hop headers belong to the connection.
+// hop-by-hop headers belong to the connection. A caller's single User-Agent replaces
+// the default in dst (appending would leave the default first, and only the first is
+// sent); several or an empty one keep the default.
 func copyRequestHeaders(dst, src http.Header) error {
+	var userAgent []string
 	var connListed []string
 	for k, vs := range src {
 		if strings.EqualFold(k, "Connection") {
@@ -188,7 +223,14 @@ func copyRequestHeaders(dst, src http.Header) error {
 				return badRequest("forward", "header "+ck+" has an invalid value")
 			}
 		}
+		if ck == "User-Agent" {
+			userAgent = append(userAgent, vs...)
+			continue
+		}
 		dst[ck] = append(dst[ck], vs...)
+	}
+	if len(userAgent) == 1 && strings.TrimSpace(userAgent[0]) != "" {
+		dst["User-Agent"] = userAgent
 	}
 	return nil
 }

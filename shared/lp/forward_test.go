@@ -8,11 +8,13 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestForwardSendsDocumentedHeaders(t *testing.T) {
@@ -62,6 +64,46 @@ func TestForwardSendsDocumentedHeaders(t *testing.T) {
 		{
 			name: "optional headers omitted, stop flag explicit false",
 			req:  ForwardRequest{Method: http.MethodGet, URL: "https://t.example/"},
+			want: http.Header{
+				"Authorization":                    {"Bearer " + testBearer},
+				"Lp-Forward-Url":                   {"https://t.example/"},
+				"Lp-Stop-If-Certificate-Not-Found": {"false"},
+				"User-Agent":                       {"lpmtls"},
+			},
+		},
+		{
+			name: "caller's User-Agent is kept",
+			req:  ForwardRequest{Method: http.MethodGet, URL: "https://t.example/", Header: http.Header{"User-Agent": {"brand-bot/2.1"}}},
+			want: http.Header{
+				"Authorization":                    {"Bearer " + testBearer},
+				"Lp-Forward-Url":                   {"https://t.example/"},
+				"Lp-Stop-If-Certificate-Not-Found": {"false"},
+				"User-Agent":                       {"brand-bot/2.1"},
+			},
+		},
+		{
+			name: "caller's User-Agent under a non-canonical name is kept",
+			req:  ForwardRequest{Method: http.MethodGet, URL: "https://t.example/", Header: http.Header{"user-agent": {"brand-bot/2.1"}}},
+			want: http.Header{
+				"Authorization":                    {"Bearer " + testBearer},
+				"Lp-Forward-Url":                   {"https://t.example/"},
+				"Lp-Stop-If-Certificate-Not-Found": {"false"},
+				"User-Agent":                       {"brand-bot/2.1"},
+			},
+		},
+		{
+			name: "two caller User-Agents: the default",
+			req:  ForwardRequest{Method: http.MethodGet, URL: "https://t.example/", Header: http.Header{"User-Agent": {"a/1", "b/2"}}},
+			want: http.Header{
+				"Authorization":                    {"Bearer " + testBearer},
+				"Lp-Forward-Url":                   {"https://t.example/"},
+				"Lp-Stop-If-Certificate-Not-Found": {"false"},
+				"User-Agent":                       {"lpmtls"},
+			},
+		},
+		{
+			name: "empty caller User-Agent: the default",
+			req:  ForwardRequest{Method: http.MethodGet, URL: "https://t.example/", Header: http.Header{"User-Agent": {""}}},
 			want: http.Header{
 				"Authorization":                    {"Bearer " + testBearer},
 				"Lp-Forward-Url":                   {"https://t.example/"},
@@ -208,10 +250,18 @@ func TestForwardClassification(t *testing.T) {
 		{"429 seconds", false, answer(429, nil, "Retry-After", "2"), KindThrottled, "", 2 * time.Second},
 		{"429 date", false, answer(429, nil, "Retry-After", fixedNow.Add(time.Minute).Format(http.TimeFormat)), KindThrottled, "", time.Minute},
 		{"429 bare", false, answer(429, nil), KindThrottled, "", 0},
-		{"400 with stop flag", true, answer(400, nil), KindNoCertificate, "no certificate mapping", 0},
+		{"400 mapping with stop flag", true, answer(400, []byte(`{"message":"No certificate mapping found"}`)), KindNoCertificate, "no certificate mapping", 0},
+		{"400 CERT with stop flag", true, answer(400, []byte(`CERT missing`)), KindNoCertificate, "CERT missing", 0},
+		{"400 mTLS with stop flag", true, answer(400, []byte(`<html><title>mTLS lookup failed</title></html>`)), KindNoCertificate, "mTLS lookup failed", 0},
+		{"400 bare with stop flag is the target's", true, answer(400, nil), KindUnknown, "", 0},
+		{"400 other with stop flag is the target's", true, answer(400, []byte(`{"error":"invalid event"}`)), KindUnknown, "", 0},
 		{"400 without stop flag is the target's", false, answer(400, []byte("bad input")), KindUnknown, "", 0},
+		{"400 certificate without stop flag is the target's", false, answer(400, []byte("certificate expired")), KindUnknown, "", 0},
 		{"500 certificate with stop flag", true, answer(500, []byte(`{"message":"Certificate not found for account"}`)), KindNoCertificate, "Certificate not found", 0},
-		{"500 MAPPING with stop flag", true, answer(500, []byte(`no MAPPING`)), KindNoCertificate, "", 0},
+		{"500 MAPPING with stop flag", true, answer(500, []byte(`no MAPPING`)), KindNoCertificate, "no MAPPING", 0},
+		{"500 certificate with transport header is the target's failure", true, answer(500, []byte(`certificate`), "LP-error-from-transport", "x"), KindTarget, "x", 0},
+		{"500 MTLS with stop flag", true, answer(500, []byte(`MTLS error`)), KindNoCertificate, "", 0},
+		{"500 html page with stop flag", true, answer(500, []byte(`<html><head><title>Internal Server Error</title></head></html>`)), KindGateway, "HTTP 500: Internal Server Error", 0},
 		{"500 certificate without stop flag", false, answer(500, []byte(`certificate`)), KindGateway, "HTTP 500", 0},
 		{"500 other with stop flag", true, answer(500, []byte(`NullPointerException`)), KindGateway, "HTTP 500", 0},
 		{"503", true, answer(503, nil), KindGateway, "HTTP 503", 0},
@@ -229,8 +279,10 @@ func TestForwardClassification(t *testing.T) {
 				if err != nil {
 					t.Fatalf("want success, got %v", err)
 				}
-				if resp.StatusCode == 0 {
-					t.Error("no status")
+				rec := httptest.NewRecorder()
+				tc.h(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+				if resp.StatusCode != rec.Code || !bytes.Equal(resp.Body, rec.Body.Bytes()) {
+					t.Errorf("target answer altered: %d %q, want %d %q", resp.StatusCode, resp.Body, rec.Code, rec.Body.Bytes())
 				}
 				return
 			}
@@ -449,4 +501,100 @@ func BenchmarkForward1KiB(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestForwardRedactsTargetURL(t *testing.T) {
+	const target = "https://api.brand.example/hooks/in?api_key=QK-S3CRET-55&x=1"
+	const safe = "https://api.brand.example/hooks/in"
+	tests := []struct {
+		name string
+		h    http.HandlerFunc
+	}{
+		{"424 headers echo the URL", answer(424, nil,
+			"LP-message-from-transport", "Connection refused: "+target,
+			"LP-error-from-transport", "java.net.ConnectException calling "+target)},
+		{"424 headers echo the query alone", answer(424, nil,
+			"LP-message-from-transport", "GET /hooks/in?api_key=QK-S3CRET-55&x=1 timed out")},
+		{"424 headers echo the decoded query", answer(424, nil,
+			"LP-error-from-transport", "params api_key=QK-S3CRET-55&x=1")},
+		{"500 body echoes the URL", answer(500, []byte(`{"message":"cannot reach `+target+`"}`))},
+		{"400 no-certificate body echoes the URL", answer(400, []byte(`{"message":"no mapping for `+target+`"}`))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeLP(t, tc.h)
+			_, err := f.c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{
+				URL: target, StopIfCertificateNotFound: true,
+			})
+			e := asError(t, err)
+			fields := []string{err.Error(), e.Message, string(e.Body)}
+			for k, vs := range e.Header {
+				fields = append(fields, k+": "+strings.Join(vs, ","))
+			}
+			for _, f := range fields {
+				if strings.Contains(f, "QK-S3CRET-55") {
+					t.Errorf("target query leaked: %q", f)
+				}
+			}
+			if strings.Contains(tc.name, "URL") && !strings.Contains(e.Message, safe) {
+				t.Errorf("message %q lacks the redacted URL %q", e.Message, safe)
+			}
+		})
+	}
+}
+
+func TestRedactURLShortQuery(t *testing.T) {
+	e := redactURL(&Error{Message: "HTTP 401 for https://t.example/p?1 and /p?1"}, "https://t.example/p?1")
+	if e.Message != "HTTP 401 for https://t.example/p and /p?[redacted]" {
+		t.Errorf("message = %q", e.Message)
+	}
+	e = redactURL(&Error{Message: "failed https://u:pw-X@t.example/p#frag"}, "https://u:pw-X@t.example/p#frag")
+	if e.Message != "failed https://t.example/p" {
+		t.Errorf("message = %q", e.Message)
+	}
+}
+
+func TestLPMessageNonJSON(t *testing.T) {
+	long := strings.Repeat("é", 300) // 2 bytes a rune: the cut must not split one
+	tests := []struct {
+		name string
+		body []byte
+		want string
+	}{
+		{"empty", nil, ""},
+		{"json wrapper", fixture(t, "error_wrapper.json"), "Bad credentials for user (internalCode 10, UNAUTHORIZED)"},
+		{"json after BOM", fixture(t, "error_wrapper_bom.json"), "Bad credentials for user (internalCode 10, UNAUTHORIZED)"},
+		{"json array", []byte(`["x"]`), ""},
+		{"broken json", []byte(`{"message":`), ""},
+		{"load balancer page", fixture(t, "error_lb.html"), "502 Bad Gateway"},
+		{"html without title", []byte("<html><body>pw-S3CRET-7731</body></html>"), ""},
+		{"plain text first line", []byte("  upstream connect error\nreset reason: overflow"), "upstream connect error"},
+		{"binary", []byte("\x00\x01\x02"), ""},
+		{"control characters", []byte("a\tb\rc"), "a b c"},
+		{"long text", []byte(long), strings.Repeat("é", 100) + "…"},
+		{"long json message", []byte(`{"message":"` + long + `"}`), strings.Repeat("é", 100) + "…"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := lpMessage(tc.body)
+			if got != tc.want {
+				t.Errorf("lpMessage = %q, want %q", got, tc.want)
+			}
+			if !utf8.ValidString(got) || len(got) > maxLPMessageLen+len("…") {
+				t.Errorf("message not short valid UTF-8: %d bytes", len(got))
+			}
+		})
+	}
+}
+
+func TestForwardHTMLErrorHidesSecrets(t *testing.T) {
+	page := "<html><head><title>502 Bad Gateway " + testBearer + "</title></head><body>" +
+		strings.Repeat("x", 5000) + " Authorization: Bearer " + testBearer + "</body></html>"
+	f := newFakeLP(t, answer(502, []byte(page)))
+	_, err := f.c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{URL: "https://t.example/"})
+	e := asError(t, err)
+	if e.Message != "gateway answered HTTP 502: 502 Bad Gateway [redacted]" {
+		t.Errorf("message = %q", e.Message)
+	}
+	assertNoSecrets(t, err)
 }

@@ -145,7 +145,7 @@ func oauthCredentialError(body []byte) bool {
 	var doc struct {
 		Error any `json:"error"`
 	}
-	if json.Unmarshal(body, &doc) != nil {
+	if json.Unmarshal(bytes.TrimSpace(trimBOM(body)), &doc) != nil {
 		return false
 	}
 	s, _ := doc.Error.(string)

@@ -24,6 +24,7 @@ func TestLoginSuccess(t *testing.T) {
 		wantTTL time.Duration
 	}{
 		{"login_ok_string_ttl.json", 8 * time.Hour},
+		{"login_ok_string_ttl_bom.json", 8 * time.Hour},
 		{"login_ok_number_ttl.json", time.Hour},
 		{"login_ok_no_ttl.json", 17 * time.Minute}, // DefaultTokenTTL below
 	}
@@ -73,6 +74,7 @@ func TestOAuth2Success(t *testing.T) {
 		wantBear string
 	}{
 		{"expires_in", `{"access_token":"tok-a","token_type":"Bearer","expires_in":3600}`, fixedNow.Add(time.Hour), "tok-a"},
+		{"UTF-8 BOM", "\xEF\xBB\xBF" + `{"access_token":"tok-a","token_type":"Bearer","expires_in":3600}`, fixedNow.Add(time.Hour), "tok-a"},
 		{"expires_in string", `{"access_token":"tok-a","token_type":"Bearer","expires_in":"120"}`, fixedNow.Add(2 * time.Minute), "tok-a"},
 		{"jwt exp", fmt.Sprintf(`{"access_token":%q,"token_type":"Bearer"}`, jwtWith(fmt.Sprintf(`{"sub":"x","exp":%d}`, exp))), time.Unix(exp, 0), jwtWith(fmt.Sprintf(`{"sub":"x","exp":%d}`, exp))},
 		{"jwt exp in the past", fmt.Sprintf(`{"access_token":%q}`, jwtWith(`{"exp":1000}`)), fixedNow.Add(DefaultTokenTTL), jwtWith(`{"exp":1000}`)},
@@ -97,7 +99,7 @@ func TestOAuth2Success(t *testing.T) {
 				t.Errorf("token = %+v, want expiry %v", tok, tc.wantExp)
 			}
 			if gotReq.Method != http.MethodPost || gotReq.URL.Path != "/sentinel/api/account/90412233/app/token" ||
-				gotReq.URL.Query().Get("v") != "1.0" || gotReq.URL.Query().Get("grant_type") != "client_credentials" {
+				gotReq.URL.Query().Get("v") != "2.0" || gotReq.URL.Query().Get("grant_type") != "client_credentials" {
 				t.Errorf("request = %s %s", gotReq.Method, gotReq.URL)
 			}
 			if gotReq.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
@@ -143,6 +145,9 @@ func TestLoginErrors(t *testing.T) {
 		row{"oauth2 429 without Retry-After", oauth2Cred, answer(429, nil), KindThrottled, 0, ""},
 		row{"oauth2 200 no access_token", oauth2Cred, answer(200, []byte(`{"token_type":"Bearer"}`)), KindGateway, 0, "no access_token"},
 		row{"oauth2 400 invalid_client", oauth2Cred, answer(400, fixture(t, "oauth_invalid_client.json")), KindAuth, 0, "invalid_client: client authentication failed"},
+		row{"oauth2 400 invalid_client with BOM", oauth2Cred, answer(400, fixture(t, "oauth_invalid_client_bom.json")), KindAuth, 0, "invalid_client: client authentication failed"},
+		row{"login 401 wrapper with BOM", loginCred, answer(401, fixture(t, "error_wrapper_bom.json")), KindAuth, 0, "Bad credentials for user (internalCode 10, UNAUTHORIZED)"},
+		row{"login 502 load balancer page", loginCred, answer(502, fixture(t, "error_lb.html")), KindGateway, 0, "HTTP 502: 502 Bad Gateway"},
 	)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,5 +198,27 @@ func TestJSONNumberAndJWT(t *testing.T) {
 	}
 	if got, ok := jwtExpiry(jwtWith(`{"exp":1800000000}`)); !ok || got.Unix() != 1800000000 {
 		t.Errorf("jwtExpiry = %v, %v", got, ok)
+	}
+}
+
+func TestOAuth2VersionConfigurable(t *testing.T) {
+	tests := []struct{ opt, want string }{{"", DefaultOAuth2Version}, {"1.0", "1.0"}, {"2.0", "2.0"}}
+	if DefaultOAuth2Version != "2.0" {
+		t.Errorf("DefaultOAuth2Version = %q; the docs reserve v1 for the Connector API", DefaultOAuth2Version)
+	}
+	for _, tc := range tests {
+		t.Run("option "+tc.opt, func(t *testing.T) {
+			var v string
+			f := newFakeLP(t, func(w http.ResponseWriter, r *http.Request) {
+				v = r.URL.Query().Get("v")
+				_, _ = w.Write([]byte(`{"access_token":"tok"}`))
+			}, func(o *Options) { o.OAuth2Version = tc.opt })
+			if _, err := f.c.Login(context.Background(), f.d, oauth2Cred); err != nil {
+				t.Fatal(err)
+			}
+			if v != tc.want {
+				t.Errorf("v = %q, want %q", v, tc.want)
+			}
+		})
 	}
 }

@@ -17,34 +17,72 @@ var testPairs = []Mapping{
 }
 
 func TestCheckMappings(t *testing.T) {
-	var gotReq *http.Request
-	var gotBody []byte
-	f := newFakeLP(t, func(w http.ResponseWriter, r *http.Request) {
-		gotReq = r
-		gotBody, _ = io.ReadAll(r.Body)
-		_, _ = w.Write(fixture(t, "mapping_ok.json"))
-	})
-	got, err := f.c.CheckMappings(context.Background(), f.d, "9041/2233", testBearer, testPairs)
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := []MappingResult{
 		{ServiceName: "WEBHOOKS", URL: "https://api.brand.example/hooks/in?x=1", Exist: true},
 		{ServiceName: "IDP", URL: "https://idp.brand.example/oauth/token", Exist: false},
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("results = %+v", got)
+	// All three answer shapes mean the same: "exist", "exist" after a UTF-8 BOM, and the
+	// global v2 form's "doExist".
+	for _, fx := range []string{"mapping_ok.json", "mapping_ok_bom.json", "mapping_doexist.json"} {
+		t.Run(fx, func(t *testing.T) {
+			var gotReq *http.Request
+			var gotBody []byte
+			f := newFakeLP(t, func(w http.ResponseWriter, r *http.Request) {
+				gotReq = r
+				gotBody, _ = io.ReadAll(r.Body)
+				_, _ = w.Write(fixture(t, fx))
+			})
+			got, err := f.c.CheckMappings(context.Background(), f.d, "9041/2233", testBearer, testPairs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("results = %+v", got)
+			}
+			if gotReq.Method != http.MethodPost || gotReq.URL.EscapedPath() != "/api/account/9041%2F2233/checks/serviceUrlMappings" {
+				t.Errorf("request = %s %s", gotReq.Method, gotReq.URL.EscapedPath())
+			}
+			if gotReq.Header.Get("Authorization") != "Bearer "+testBearer || gotReq.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("headers = %v", gotReq.Header)
+			}
+			var sent []map[string]string
+			if err := json.Unmarshal(gotBody, &sent); err != nil || len(sent) != 2 || len(sent[0]) != 2 ||
+				sent[0]["serviceName"] != "WEBHOOKS" || sent[0]["url"] != testPairs[0].URL {
+				t.Errorf("body = %s", gotBody)
+			}
+		})
 	}
-	if gotReq.Method != http.MethodPost || gotReq.URL.EscapedPath() != "/api/account/9041%2F2233/checks/serviceUrlMappings" {
-		t.Errorf("request = %s %s", gotReq.Method, gotReq.URL.EscapedPath())
+}
+
+func TestMappingResultUnmarshal(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    MappingResult
+		wantErr bool
+	}{
+		{"exist", `{"serviceName":"S","url":"https://u/","exist":true}`, MappingResult{"S", "https://u/", true}, false},
+		{"doExist", `{"serviceName":"S","url":"https://u/","accountId":"1","doExist":true}`, MappingResult{"S", "https://u/", true}, false},
+		{"doExist false", `{"serviceName":"S","url":"https://u/","doExist":false}`, MappingResult{"S", "https://u/", false}, false},
+		{"exist wins over doExist", `{"serviceName":"S","exist":false,"doExist":true}`, MappingResult{ServiceName: "S"}, false},
+		{"neither", `{"serviceName":"S"}`, MappingResult{ServiceName: "S"}, false},
+		{"null leaves the value", `null`, MappingResult{ServiceName: "kept"}, false},
+		{"wrong type", `{"doExist":"yes"}`, MappingResult{}, true},
 	}
-	if gotReq.Header.Get("Authorization") != "Bearer "+testBearer || gotReq.Header.Get("Content-Type") != "application/json" {
-		t.Errorf("headers = %v", gotReq.Header)
-	}
-	var sent []map[string]string
-	if err := json.Unmarshal(gotBody, &sent); err != nil || len(sent) != 2 || len(sent[0]) != 2 ||
-		sent[0]["serviceName"] != "WEBHOOKS" || sent[0]["url"] != testPairs[0].URL {
-		t.Errorf("body = %s", gotBody)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := MappingResult{}
+			if tc.in == "null" {
+				got.ServiceName = "kept"
+			}
+			err := json.Unmarshal([]byte(tc.in), &got)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			if !tc.wantErr && got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -4,6 +4,8 @@
 package lp
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"time"
 )
@@ -66,11 +68,38 @@ type Mapping struct {
 	URL         string `json:"url"`
 }
 
-// MappingResult is LivePerson's answer for one pair.
+// MappingResult is LivePerson's answer for one pair. It decodes both answer shapes:
+// "exist" (account-scoped check) and "doExist" (global check, v2); see UnmarshalJSON.
 type MappingResult struct {
 	ServiceName string `json:"serviceName"`
 	URL         string `json:"url"`
 	Exist       bool   `json:"exist"`
+}
+
+// UnmarshalJSON accepts "doExist" as an alias of "exist", so a deployment pointed at the
+// global form of the check (LP_MAPPING_PATH) reads the answer right instead of seeing
+// every pair as unmapped. "exist" wins when both are present.
+func (m *MappingResult) UnmarshalJSON(b []byte) error {
+	if string(bytes.TrimSpace(b)) == "null" {
+		return nil
+	}
+	var raw struct {
+		ServiceName string `json:"serviceName"`
+		URL         string `json:"url"`
+		Exist       *bool  `json:"exist"`
+		DoExist     *bool  `json:"doExist"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*m = MappingResult{ServiceName: raw.ServiceName, URL: raw.URL}
+	switch {
+	case raw.Exist != nil:
+		m.Exist = *raw.Exist
+	case raw.DoExist != nil:
+		m.Exist = *raw.DoExist
+	}
+	return nil
 }
 
 // ForwardRequest is one call to send through the gateway. Body is a byte slice rather

@@ -122,15 +122,30 @@ func (s *Service) Check(ctx context.Context, siteID string, pairs []lp.Mapping) 
 
 // merge keeps the caller's order and matches LivePerson's answers by pair, since nothing
 // documents that the answer keeps the order; a pair it does not mention is not configured.
+// LivePerson may normalise the URL it echoes (host case, escaping), so when a pair has no
+// exact match and the answer has exactly one item per requested pair, the answer at the
+// same position is used — but only if that answer matched no requested pair itself and
+// names the same service (or none), so a reordered answer cannot lend one pair another's result.
 func merge(account string, pairs []lp.Mapping, answers []lp.MappingResult) *Result {
 	exist := make(map[lp.Mapping]bool, len(answers))
 	for _, a := range answers {
 		k := lp.Mapping{ServiceName: a.ServiceName, URL: a.URL}
 		exist[k] = exist[k] || a.Exist
 	}
+	requested := make(map[lp.Mapping]bool, len(pairs))
+	for _, p := range pairs {
+		requested[p] = true
+	}
+	positional := len(answers) == len(pairs)
 	res := &Result{AccountID: account, Mappings: make([]Item, len(pairs)), AllConfigured: true}
 	for i, p := range pairs {
-		ok := exist[p]
+		ok, found := exist[p]
+		if !found && positional {
+			a := answers[i]
+			if !requested[lp.Mapping{ServiceName: a.ServiceName, URL: a.URL}] && (a.ServiceName == "" || strings.EqualFold(a.ServiceName, p.ServiceName)) {
+				ok = a.Exist
+			}
+		}
 		res.Mappings[i] = Item{ServiceName: p.ServiceName, URL: p.URL, Configured: ok}
 		res.AllConfigured = res.AllConfigured && ok
 	}

@@ -77,3 +77,58 @@ func TestMergeKeepsCallerOrder(t *testing.T) {
 		t.Fatal("two configured pairs should be allConfigured")
 	}
 }
+
+func TestMergeFallsBackToPosition(t *testing.T) {
+	a := lp.Mapping{ServiceName: "A", URL: "https://A.example/x?q=1"}
+	b := lp.Mapping{ServiceName: "B", URL: "https://b.example/%7Ey"}
+	ans := func(s, u string, ok bool) lp.MappingResult {
+		return lp.MappingResult{ServiceName: s, URL: u, Exist: ok}
+	}
+	tests := []struct {
+		name    string
+		pairs   []lp.Mapping
+		answers []lp.MappingResult
+		want    []bool
+	}{
+		{"exact match", []lp.Mapping{a, b}, []lp.MappingResult{ans("A", a.URL, true), ans("B", b.URL, true)}, []bool{true, true}},
+		{"normalised URLs, same count: by position", []lp.Mapping{a, b},
+			[]lp.MappingResult{ans("A", "https://a.example/x?q=1", true), ans("B", "https://b.example/~y", true)}, []bool{true, true}},
+		{"one normalised, order kept", []lp.Mapping{a, b},
+			[]lp.MappingResult{ans("A", a.URL, false), ans("B", "https://b.example/~y", true)}, []bool{false, true}},
+		{"normalised without serviceName echo", []lp.Mapping{a},
+			[]lp.MappingResult{ans("", "https://a.example/x?q=1", true)}, []bool{true}},
+		{"normalised, fewer answers: not configured", []lp.Mapping{a, b},
+			[]lp.MappingResult{ans("A", "https://a.example/x?q=1", true)}, []bool{false, false}},
+		{"normalised, more answers: not configured", []lp.Mapping{a},
+			[]lp.MappingResult{ans("A", "https://a.example/x?q=1", true), ans("Z", "https://z/", true)}, []bool{false}},
+		{"answer at the position belongs to another pair", []lp.Mapping{a, b},
+			[]lp.MappingResult{ans("B", b.URL, true), ans("A", "https://a.example/x?q=1", false)}, []bool{false, true}},
+		{"answer at the position names another service", []lp.Mapping{a, b},
+			[]lp.MappingResult{ans("B", "https://b.example/~y", true), ans("A", "https://a.example/x?q=1", true)}, []bool{false, false}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := merge("42", tc.pairs, tc.answers)
+			all := true
+			for i, m := range res.Mappings {
+				if m.ServiceName != tc.pairs[i].ServiceName || m.URL != tc.pairs[i].URL || m.Configured != tc.want[i] {
+					t.Errorf("item %d: %+v, want configured %v", i, m, tc.want[i])
+				}
+				all = all && tc.want[i]
+			}
+			if res.AllConfigured != all {
+				t.Errorf("allConfigured = %v", res.AllConfigured)
+			}
+		})
+	}
+}
+
+func TestMergeReadsDoExist(t *testing.T) {
+	var answers []lp.MappingResult
+	if err := json.Unmarshal([]byte(`[{"serviceName":"A","accountId":"42","url":"https://a/","doExist":true}]`), &answers); err != nil {
+		t.Fatal(err)
+	}
+	if res := merge("42", []lp.Mapping{{ServiceName: "A", URL: "https://a/"}}, answers); !res.AllConfigured {
+		t.Fatalf("doExist answer not read: %+v", res)
+	}
+}
