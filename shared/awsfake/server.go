@@ -1,14 +1,14 @@
 // Package awsfake is an in-process stand-in for AWS Secrets Manager and SSM Parameter
 // Store that speaks the real AWS JSON 1.1 protocol on plain http://127.0.0.1, so the
 // real aws-sdk-go-v2 clients work against it unchanged. No emulator for these two
-// services installs here (see shared reference testing-here.md), hence this fake.
+// services can be installed from the package registries this project may use (npm has
+// none that serves both), hence this fake.
 //
 // It is deliberately usable outside tests (no *testing.T): an end-to-end harness can
 // start it and hand Env() to a subprocess.
 package awsfake
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
@@ -170,19 +169,18 @@ func (s *Server) Env() []string {
 	}
 }
 
-// AWSConfig loads an SDK config pointed at this fake: static dummy credentials,
-// us-east-1, BaseEndpoint = URL, and a single attempt so fault tests see each
-// injected failure directly instead of waiting on retry backoff. Shared config files
-// are ignored so a developer's ~/.aws cannot leak in.
-func (s *Server) AWSConfig(ctx context.Context) (aws.Config, error) {
-	return config.LoadDefaultConfig(ctx,
-		config.WithRegion(Region),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(dummyAccessKey, dummySecretKey, "")),
-		config.WithBaseEndpoint(s.url),
-		config.WithRetryMaxAttempts(1),
-		config.WithSharedConfigFiles([]string{}),
-		config.WithSharedCredentialsFiles([]string{}),
-	)
+// AWSConfig is an SDK config pointed at this fake: static dummy credentials,
+// us-east-1, BaseEndpoint = URL, and a single attempt so fault tests see each injected
+// failure directly instead of waiting on retry backoff. It is built by hand, not
+// loaded, so nothing from the environment (AWS_PROFILE, AWS_ENDPOINT_URL_*, ~/.aws)
+// can leak in; the service clients fill in the default HTTP client and retryer.
+func (s *Server) AWSConfig() aws.Config {
+	return aws.Config{
+		Region:           Region,
+		Credentials:      credentials.NewStaticCredentialsProvider(dummyAccessKey, dummySecretKey, ""),
+		BaseEndpoint:     aws.String(s.url),
+		RetryMaxAttempts: 1,
+	}
 }
 
 // apiError is an AWS JSON 1.1 error answer.

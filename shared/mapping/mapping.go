@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -154,6 +155,8 @@ func merge(account string, pairs []lp.Mapping, answers []lp.MappingResult) *Resu
 
 // HandleHTTP serves POST /mapping.
 func (s *Service) HandleHTTP(ctx context.Context, e *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	ctx, cancel := apigw.WithDeadline(ctx, e, time.Now())
+	defer cancel()
 	log := obs.Logger(ctx, s.logger())
 	in, err := apigw.FromV2(e)
 	if err != nil {
