@@ -6,7 +6,7 @@ LAMBDA_ENV  := CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA)
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 BUILD_DIR   := .build
 
-.PHONY: help deps build test lint run bench bench run clean $(FUNCTIONS:%=build-%) build-ForwardFunction build-MappingFunction
+.PHONY: help deps build test lint run bench clean $(FUNCTIONS:%=build-%) build-ForwardFunction build-MappingFunction
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -26,9 +26,14 @@ build-MappingFunction:
 test: deps ## run every test with the race detector (installs what the tests need first)
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-deps: ## Go modules, and the SQS emulator (fauxqs on Node 22) from npm, pinned in package-lock.json
+deps: node_modules/.package-lock.json ## Go modules, and the SQS emulator (fauxqs on Node 22) from npm, pinned in package-lock.json
 	$(GO) mod download
+
+# npm ci only when the pins changed, so an up-to-date tree needs no network. npm writes
+# node_modules/.package-lock.json itself; the touch makes it newer than its sources.
+node_modules/.package-lock.json: package-lock.json package.json
 	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 lint: ## go vet and gofmt
 	$(GO) vet ./...

@@ -16,13 +16,13 @@ import (
 // session's two concurrent Gets are one), the Secrets Manager calls and the new TLS
 // connections to the gateway host. Cold ops use a new instance (manager, client and
 // transport) each time, as a new Lambda environment would. ns/op is the invocation's
-// latency on loopback, with 1 ms added to every SSM call (see countingStore).
+// latency on loopback, with 1 ms added to every SSM call (see countingSSM).
 func BenchmarkAuthCalls(b *testing.B) {
 	w := newWorld(b, lpsim.Options{})
 	ctx := context.Background()
 	body := []byte(`{"event":"ping"}`)
 	ev := forwardEvent(b, w.mapped, body, "application/json", "")
-	store := &countingStore{ParameterStore: w.store, latency: time.Millisecond}
+	store := newCountingSSM(time.Millisecond)
 
 	invoke := func(b *testing.B, in *instance) {
 		if r := in.svc.HandleHTTP(ctx, ev); r.StatusCode != 200 {
@@ -30,7 +30,7 @@ func BenchmarkAuthCalls(b *testing.B) {
 		}
 	}
 	// Leaves a token and domains in SSM.
-	seed := w.newInstance(store)
+	seed := w.newInstance(b, store)
 	invoke(b, seed)
 	seed.close()
 
@@ -40,14 +40,14 @@ func BenchmarkAuthCalls(b *testing.B) {
 		prepare func(b *testing.B) *instance
 	}{
 		{"warm", nil},
-		{"cold-with-ssm-token", func(b *testing.B) *instance { return w.newInstance(store) }},
-		{"cold-without", func(b *testing.B) *instance { w.clearSSM(b); return w.newInstance(store) }},
+		{"cold-with-ssm-token", func(b *testing.B) *instance { return w.newInstance(b, store) }},
+		{"cold-without", func(b *testing.B) *instance { w.clearSSM(b); return w.newInstance(b, store) }},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			var warm *instance
 			if c.prepare == nil {
-				warm = w.newInstance(store)
+				warm = w.newInstance(b, store)
 				defer warm.close()
 				invoke(b, warm)
 			}
@@ -118,10 +118,10 @@ func BenchmarkLoginStorm(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				w.clearSSM(b)
-				store := &countingStore{ParameterStore: w.store}
+				store := newCountingSSM(0)
 				insts := make([]*instance, instances)
 				for i := range insts {
-					insts[i] = w.newInstance(store)
+					insts[i] = w.newInstance(b, store)
 				}
 				s0 := w.sim.Counts()
 				q0, _ := awsCalls(w.aws)
@@ -151,7 +151,7 @@ func BenchmarkLoginStorm(b *testing.B) {
 				maxLogins = max(maxLogins, s1.Logins-s0.Logins)
 				csds += s1.CSDS - s0.CSDS
 				ssmCalls += q1 - q0
-				leaseWins += store.leaseWins
+				leaseWins += store.leases()
 				// Lag: from the first instance to have a session (the token exists from
 				// then on) to the last one.
 				lag = append(lag, waits.max()-waits.pct(0))
@@ -185,7 +185,7 @@ func loneCold(b *testing.B, w *world) time.Duration {
 	var d durations
 	for range 3 {
 		w.clearSSM(b)
-		in := w.newInstance(w.store)
+		in := w.newInstance(b, nil)
 		t0 := time.Now()
 		if _, err := in.mgr.Get(context.Background()); err != nil {
 			b.Fatal(err)
@@ -203,7 +203,7 @@ func loginRTT(b *testing.B, w *world) time.Duration {
 	cred := lp.Credentials{AccountID: w.sim.AccountID(), Username: testenv.Username, Password: testenv.Password}
 	var d durations
 	for range 5 {
-		hc := w.httpClient()
+		hc := w.sim.HTTPClient()
 		c := lp.New(lp.Options{HTTPClient: hc, CSDSURL: w.sim.CSDSURL()})
 		dom, err := c.Discover(ctx, w.sim.AccountID())
 		if err != nil {

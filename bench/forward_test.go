@@ -30,14 +30,14 @@ type warmSetup struct {
 
 func newWarmSetup(b *testing.B) *warmSetup {
 	w := newWorld(b, lpsim.Options{})
-	inst := w.newInstance(w.store)
+	inst := w.newInstance(b, nil)
 	b.Cleanup(inst.close)
 	sess, err := inst.mgr.Get(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}
 	body := bytes.Repeat([]byte(`{"k":"0123456789abcdef"}`), 1024/24+1)[:1024]
-	s := &warmSetup{w: w, inst: inst, direct: w.httpClient(), body: body,
+	s := &warmSetup{w: w, inst: inst, direct: w.sim.HTTPClient(), body: body,
 		url: "https://" + sess.Domains[lpHostService] + "/mtls/account/" + sess.AccountID}
 	b.Cleanup(s.direct.CloseIdleConnections)
 	// What lp.Client.Forward sends for the sample event, minus nothing.
@@ -172,7 +172,7 @@ func BenchmarkLargeBody(b *testing.B) {
 	w := newWorld(b, lpsim.Options{TargetHandler: http.HandlerFunc(streamEcho)})
 	sink := w.sim.TargetURL("/upload?sink=1")
 	w.sim.AddMapping(testenv.ServiceName, sink)
-	inst := w.newInstance(w.store)
+	inst := w.newInstance(b, nil)
 	b.Cleanup(inst.close)
 	ctx := context.Background()
 	if _, err := inst.mgr.Get(ctx); err != nil {

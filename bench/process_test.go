@@ -6,11 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,11 +36,11 @@ func BenchmarkColdStart(b *testing.B) {
 				case <-p.Exited():
 					b.Fatalf("%s exited during init: %v", fn, p.ExitErr())
 				case <-time.After(30 * time.Second):
-					_ = p.Stop()
+					p.Stop()
 					b.Fatalf("%s did not become ready", fn)
 				}
 				d = append(d, p.ReadyAt().Sub(p.Started))
-				_ = p.Stop()
+				p.Stop()
 			}
 			b.ReportMetric(float64(d.pct(0.5)), "ns/op")
 			b.ReportMetric(ms(d.pct(0.5)), "init-p50-ms")
@@ -52,64 +49,26 @@ func BenchmarkColdStart(b *testing.B) {
 	}
 }
 
-var (
-	lambdaBuild sync.Map // name -> *lambdaBin
-)
-
-type lambdaBin struct {
-	once sync.Once
-	size int64
-	err  error
-}
-
 // BenchmarkBinarySize builds each function exactly as `make build` does for Lambda
-// (linux/arm64, -s -w) and reports the size of bootstrap. The build runs once per
-// process; the loop only reports.
+// (linux/arm64, no cgo, lambda.norpc, trimpath, stripped: -s implies -w since Go 1.22)
+// and reports the size of bootstrap. The build runs once per process; the loop only
+// reports.
 func BenchmarkBinarySize(b *testing.B) {
-	root := testenv.RepoRoot(b)
 	for _, fn := range []string{"forward", "mapping"} {
 		b.Run(fn, func(b *testing.B) {
-			v, _ := lambdaBuild.LoadOrStore(fn, &lambdaBin{})
-			lb := v.(*lambdaBin)
-			lb.once.Do(func() {
-				dir, err := os.MkdirTemp("", "lpmtls-lambda-")
-				if err != nil {
-					lb.err = err
-					return
-				}
-				defer os.RemoveAll(dir)
-				out := filepath.Join(dir, "bootstrap")
-				cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out, "./functions/"+fn)
-				cmd.Dir = root
-				cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
-				if msg, err := cmd.CombinedOutput(); err != nil {
-					lb.err = &buildError{fn, string(msg), err}
-					return
-				}
-				st, err := os.Stat(out)
-				if err != nil {
-					lb.err = err
-					return
-				}
-				lb.size = st.Size()
-			})
-			if lb.err != nil {
-				b.Fatal(lb.err)
+			bin := testenv.BuildPackage(b, "./functions/"+fn,
+				"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64", "GOFLAGS=-tags=lambda.norpc -trimpath -ldflags=-s")
+			st, err := os.Stat(bin)
+			if err != nil {
+				b.Fatal(err)
 			}
 			for b.Loop() {
 			}
-			b.ReportMetric(float64(lb.size)/1e6, "MB")
-			b.ReportMetric(float64(lb.size)/(1<<20), "MiB")
+			b.ReportMetric(float64(st.Size())/1e6, "MB")
+			b.ReportMetric(float64(st.Size())/(1<<20), "MiB")
 		})
 	}
 }
-
-type buildError struct {
-	fn, out string
-	err     error
-}
-
-func (e *buildError) Error() string { return "building " + e.fn + ": " + e.err.Error() + "\n" + e.out }
 
 // BenchmarkWarmInvoke runs b.N warm invocations (1 KiB JSON body, mapped target)
 // through the built forward bootstrap and the Runtime API, then reads the process's

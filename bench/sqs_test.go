@@ -22,7 +22,7 @@ import (
 func BenchmarkSQSBatch(b *testing.B) {
 	const slowDelay, otherDelay = 100 * time.Millisecond, 20 * time.Millisecond
 	w := newWorld(b, lpsim.Options{})
-	inst := w.newInstance(w.store)
+	inst := w.newInstance(b, nil)
 	b.Cleanup(inst.close)
 	ctx := context.Background()
 	if _, err := inst.mgr.Get(ctx); err != nil {

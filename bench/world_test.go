@@ -1,12 +1,12 @@
 package bench
 
 import (
+	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -15,70 +15,61 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/lpmtls/lpmtls/shared/awsfake"
+	"github.com/lpmtls/lpmtls/shared/config"
 	"github.com/lpmtls/lpmtls/shared/forward"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/lpsim"
 	"github.com/lpmtls/lpmtls/shared/obs"
 	"github.com/lpmtls/lpmtls/shared/paramstore"
-	"github.com/lpmtls/lpmtls/shared/secrets"
 	"github.com/lpmtls/lpmtls/shared/session"
 	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/wiring"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-// world is one simulator plus the AWS fakes, with the same user, secret and mapping as
-// testenv.New, but with simulator options of our choosing (a streaming target for the
-// memory benchmark, a slow login for the storm).
+// world is testenv's world (simulator, AWS fakes, login secret, mapping) with simulator
+// options of our choosing (a streaming target for the memory benchmark, a slow login
+// for the storm), and the configuration a deployed function would load from it.
 type world struct {
+	env    *testenv.Env
 	sim    *lpsim.Sim
 	aws    *awsfake.Server
-	sm     *secretsmanager.Client
-	ssm    *ssm.Client
-	store  *paramstore.Store
+	cfg    *config.Config
+	store  *paramstore.Store // direct access to the shared tier, for clearSSM
 	mapped string
 	logger *slog.Logger
 }
 
 func newWorld(b testing.TB, o lpsim.Options) *world {
 	b.Helper()
-	sim, err := lpsim.Start(o)
+	env := testenv.NewWith(b, o)
+	vars := map[string]string{}
+	for _, kv := range env.FunctionEnv() {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] })
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(sim.Close)
-	fake, err := awsfake.Start()
-	if err != nil {
-		b.Fatal(err)
+	return &world{
+		env: env, sim: env.Sim, aws: env.AWS, cfg: cfg, mapped: env.MappedURL,
+		store: paramstore.New(ssm.NewFromConfig(env.AWSConfig), ""),
+		// Production logs one JSON line per forward at INFO; writing it to io.Discard
+		// keeps the formatting cost in the figures without flooding the output.
+		logger: obs.NewLogger(io.Discard, slog.LevelInfo),
 	}
-	b.Cleanup(fake.Close)
-	sim.AddUser(testenv.Username, testenv.Password)
-	w := &world{sim: sim, aws: fake, mapped: sim.TargetURL("/hooks/in?x=1")}
-	sim.AddMapping(testenv.ServiceName, w.mapped)
-	fake.PutSecret(testenv.SecretID, `{"accountId":"`+sim.AccountID()+`","username":"`+testenv.Username+`","password":"`+testenv.Password+`"}`)
-	cfg, err := fake.AWSConfig(context.Background())
-	if err != nil {
-		b.Fatal(err)
-	}
-	w.sm = secretsmanager.NewFromConfig(cfg)
-	w.ssm = ssm.NewFromConfig(cfg)
-	w.store = paramstore.New(w.ssm, "")
-	// Production logs one JSON line per forward at INFO; writing it to io.Discard keeps
-	// the formatting cost in the figures without flooding the output.
-	w.logger = obs.NewLogger(io.Discard, slog.LevelInfo)
-	return w
 }
 
-// instance is one Lambda execution environment's worth of state: its own transport
-// (so its own connections and TLS handshakes), LivePerson client and session manager.
+// instance is one Lambda execution environment's worth of state, built by wiring.Build
+// as the function mains build it: its own transport (so its own connections and TLS
+// handshakes), LivePerson client and session manager.
 type instance struct {
 	hc  *http.Client
 	lp  *lp.Client
@@ -86,31 +77,21 @@ type instance struct {
 	svc *forward.Service
 }
 
-// httpClient is the production client, trusting the simulator's CA. SSL_CERT_FILE
-// cannot be changed once the process has loaded the system pool, hence RootCAs.
-func (w *world) httpClient() *http.Client {
-	hc := lp.NewHTTPClient()
-	hc.Transport.(*http.Transport).TLSClientConfig.RootCAs = w.sim.CAPool()
-	return hc
-}
-
-func (w *world) newInstance(store session.ParameterStore) *instance {
-	hc := w.httpClient()
-	c := lp.New(lp.Options{HTTPClient: hc, CSDSURL: w.sim.CSDSURL()})
-	mgr := session.New(session.Options{
-		LP:          c,
-		Credentials: secrets.NewSource(w.sm, testenv.SecretID),
-		Store:       store,
-		Prefix:      testenv.Prefix,
-		IsExists:    func(err error) bool { return errors.Is(err, paramstore.ErrExists) },
-		Logger:      w.logger,
-	})
-	return &instance{hc: hc, lp: c, mgr: mgr, svc: &forward.Service{
-		Gateway:  c,
-		Sessions: mgr,
-		Policy:   forward.Policy{DefaultServiceName: testenv.ServiceName, MaxBodyBytes: 6291456},
-		Logger:   w.logger,
-	}}
+// newInstance builds an instance whose AWS calls go through c (nil: straight to the
+// fakes). Every instance's SSM calls reach the same fake, as every Lambda environment's
+// reach the same account.
+func (w *world) newInstance(b testing.TB, c *countingSSM) *instance {
+	b.Helper()
+	awsCfg := w.env.AWSConfig
+	if c != nil {
+		awsCfg.HTTPClient = c
+	}
+	hc := w.sim.HTTPClient()
+	d, err := wiring.Build(context.Background(), w.cfg, wiring.Options{Logger: w.logger, HTTPClient: hc, AWS: &awsCfg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &instance{hc: hc, lp: d.LP, mgr: d.Sessions, svc: d.ForwardService()}
 }
 
 func (in *instance) close() { in.hc.CloseIdleConnections() }
@@ -143,23 +124,59 @@ func forwardEvent(b testing.TB, target string, body []byte, contentType string, 
 	return &e
 }
 
-// countingStore wraps the shared tier to count calls and round trips: a round trip
-// is a stretch of time with at least one call in flight, i.e. what the caller waits
-// for. The session's two concurrent Gets are one round trip.
+// countingSSM sits under the AWS SDK of the instances it is given to and counts their
+// SSM calls and round trips: a round trip is a stretch of time with at least one call
+// in flight, i.e. what the caller waits for. The session's two concurrent Gets are one
+// round trip. Other services pass through uncounted.
 //
-// latency is added to every call, as SSM's own latency would be, so that calls issued
-// together overlap even when the loopback fake answers before the second one starts.
-type countingStore struct {
-	session.ParameterStore
+// latency is added to every SSM call, as SSM's own latency would be, so that calls
+// issued together overlap even when the loopback fake answers before the second one
+// starts.
+type countingSSM struct {
+	next      aws.HTTPClient
 	latency   time.Duration
 	mu        sync.Mutex
 	inflight  int
 	calls     int
 	trips     int
-	leaseWins int // Put of a lease with overwrite=false that succeeded
+	leaseWins int // PutParameter of a lease with Overwrite false that succeeded
 }
 
-func (c *countingStore) begin() {
+func newCountingSSM(latency time.Duration) *countingSSM {
+	return &countingSSM{next: awshttp.NewBuildableClient(), latency: latency}
+}
+
+func (c *countingSSM) Do(req *http.Request) (*http.Response, error) {
+	target := req.Header.Get("X-Amz-Target")
+	if !strings.HasPrefix(target, "AmazonSSM.") {
+		return c.next.Do(req)
+	}
+	var put struct {
+		Name      string
+		Overwrite bool
+	}
+	if target == "AmazonSSM.PutParameter" && req.Body != nil {
+		body, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		_ = json.Unmarshal(body, &put)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	c.begin()
+	defer c.end()
+	resp, err := c.next.Do(req)
+	if err == nil && resp.StatusCode == http.StatusOK && strings.HasSuffix(put.Name, "/lease") && !put.Overwrite {
+		c.mu.Lock()
+		c.leaseWins++
+		c.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (c *countingSSM) begin() {
 	c.mu.Lock()
 	c.calls++
 	if c.inflight == 0 {
@@ -172,36 +189,18 @@ func (c *countingStore) begin() {
 	}
 }
 
-func (c *countingStore) end() { c.mu.Lock(); c.inflight--; c.mu.Unlock() }
+func (c *countingSSM) end() { c.mu.Lock(); c.inflight--; c.mu.Unlock() }
 
-func (c *countingStore) snapshot() (calls, trips int) {
+func (c *countingSSM) snapshot() (calls, trips int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.calls, c.trips
 }
 
-func (c *countingStore) Get(ctx context.Context, name string) (string, bool, error) {
-	c.begin()
-	defer c.end()
-	return c.ParameterStore.Get(ctx, name)
-}
-
-func (c *countingStore) Put(ctx context.Context, name, value string, secure, overwrite bool) error {
-	c.begin()
-	defer c.end()
-	err := c.ParameterStore.Put(ctx, name, value, secure, overwrite)
-	if err == nil && strings.HasSuffix(name, "/lease") {
-		c.mu.Lock()
-		c.leaseWins++
-		c.mu.Unlock()
-	}
-	return err
-}
-
-func (c *countingStore) Delete(ctx context.Context, name string) error {
-	c.begin()
-	defer c.end()
-	return c.ParameterStore.Delete(ctx, name)
+func (c *countingSSM) leases() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leaseWins
 }
 
 // durations collects per-op latencies for percentiles.

@@ -7,24 +7,20 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/lpsim"
 	"github.com/lpmtls/lpmtls/shared/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
 
 func forwardEvent(t *testing.T, target string) events.APIGatewayV2HTTPRequest {
 	e := testenv.HTTPEvent(t, "forward.json")
@@ -103,7 +99,7 @@ func TestColdProcessReusesSSMToken(t *testing.T) {
 	first := env.Start(t, "forward")
 	ev := forwardEvent(t, env.MappedURL)
 	first.InvokeHTTP(t, ev)
-	_ = first.Stop()
+	first.Stop()
 	env.Sim.ResetCounts()
 	env.AWS.ResetCalls()
 
@@ -362,7 +358,7 @@ func TestNoSecretInLogs(t *testing.T) {
 
 func code(t *testing.T, r events.APIGatewayV2HTTPResponse) string {
 	t.Helper()
-	var b errorBody
+	var b apierr.Body
 	if err := json.Unmarshal([]byte(r.Body), &b); err != nil {
 		t.Fatalf("error body %q: %v", r.Body, err)
 	}
@@ -409,5 +405,41 @@ func TestSlowGatewayTimesOutCleanly(t *testing.T) {
 	}
 	if r.StatusCode != 504 || code(t, r) != "timeout" {
 		t.Fatalf("got %d %s", r.StatusCode, r.Body)
+	}
+}
+
+// The events/sqs.json sample, pointed at the simulator, is delivered through the
+// built binary (no queue calls are needed for a delivered message without a results
+// queue); the same message with an unmapped target and no DLQ stays in the queue.
+func TestSQSSampleEvent(t *testing.T) {
+	env := testenv.New(t)
+	f := env.Start(t, "forward")
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "events", "sqs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		target   string
+		failures int
+	}{{env.MappedURL, 0}, {env.Sim.TargetURL("/unmapped"), 1}} {
+		var ev events.SQSEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			t.Fatal(err)
+		}
+		body := strings.Replace(ev.Records[0].Body, "https://hooks.example.com/in?x=1", c.target, 1)
+		if body == ev.Records[0].Body {
+			t.Fatal("sample URL not found in events/sqs.json")
+		}
+		ev.Records[0].Body = body
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(f.Invoke(t, ev), &resp); err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.BatchItemFailures) != c.failures {
+			t.Fatalf("%s: failures %+v", c.target, resp.BatchItemFailures)
+		}
+	}
+	if c := env.Sim.Counts(); c.TargetRequests != 1 || c.Logins != 1 {
+		t.Fatalf("counts %+v", c)
 	}
 }

@@ -94,7 +94,7 @@ func TestCSDSDownWithCachedDomains(t *testing.T) {
 	first := env.Start(t, "forward")
 	ev := forwardEvent(t, env.MappedURL)
 	first.InvokeHTTP(t, ev)
-	_ = first.Stop()
+	first.Stop()
 	// A cold instance finds token and domains in SSM; CSDS being down does not matter.
 	env.Sim.Inject(lpsim.Fault{Op: "csds", Status: 503, Times: 100})
 	env.Sim.ResetCounts()

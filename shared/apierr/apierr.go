@@ -6,6 +6,7 @@ package apierr
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/lpmtls/lpmtls/shared/apigw"
 	"github.com/lpmtls/lpmtls/shared/lp"
 )
 
@@ -60,6 +60,8 @@ const (
 	CodeNotFound          = "not_found"
 	// CodeResponseTooLarge: the target's answer does not fit a Lambda response.
 	CodeResponseTooLarge = "response_too_large"
+	// CodeInternal: lpmtls itself failed; the detail is in the logs.
+	CodeInternal = "internal_error"
 )
 
 type row struct {
@@ -112,11 +114,11 @@ func From(err error) *Error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return &Error{Status: http.StatusGatewayTimeout, Code: "timeout", Message: "the invocation ran out of time", Source: SourceLPMTLS, Transient: true, Err: err}
 	}
-	return &Error{Status: http.StatusInternalServerError, Code: "internal_error",
+	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal,
 		Message: "lpmtls failed; see the function's logs", Source: SourceLPMTLS, Transient: true, Err: err}
 }
 
-// Body is the JSON shape of every lpmtls-made error.
+// Body is the JSON shape of every lpmtls-made error: {"error":{"code":...,"message":...}}.
 type Body struct {
 	Error struct {
 		Code    string `json:"code"`
@@ -124,22 +126,25 @@ type Body struct {
 	} `json:"error"`
 }
 
-// Body renders the JSON error body.
-func (e *Error) Body() Body {
-	var b Body
-	b.Error.Code, b.Error.Message = e.Code, e.Message
-	return b
-}
-
 // Transport headers LivePerson sets when the target failed; relayed because they say why.
 var transportHeaders = []string{"LP-message-from-transport", "LP-error-from-transport"}
 
 // HTTPResponse renders the error for API Gateway: the JSON body, LP-Error-Source, and
-// Retry-After when LivePerson asked for a pause.
+// Retry-After when LivePerson asked for a pause. Headers is never nil.
 func (e *Error) HTTPResponse() events.APIGatewayV2HTTPResponse {
-	r := apigw.JSONError(e.Status, e.Code, e.Message, e.Source)
-	if r.Headers == nil {
-		r.Headers = map[string]string{}
+	var b Body
+	b.Error.Code, b.Error.Message = e.Code, e.Message
+	body, err := json.Marshal(b)
+	if err != nil { // cannot happen with two strings; keep the response well-formed anyway
+		body = []byte(`{"error":{"code":"internal","message":""}}`)
+	}
+	r := events.APIGatewayV2HTTPResponse{
+		StatusCode: e.Status,
+		Headers: map[string]string{
+			"Content-Type":    "application/json",
+			"LP-Error-Source": e.Source,
+		},
+		Body: string(body),
 	}
 	if e.RetryAfter > 0 {
 		r.Headers["Retry-After"] = strconv.Itoa(int((e.RetryAfter + time.Second - 1) / time.Second))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"testing"
 	"time"
 
@@ -56,5 +57,36 @@ func TestHTTPResponse(t *testing.T) {
 	r = From(te).HTTPResponse()
 	if r.Headers["LP-message-from-transport"] != "connect refused" {
 		t.Fatalf("transport header not relayed: %+v", r.Headers)
+	}
+}
+
+func TestHTTPResponseBody(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		e    *Error
+	}{
+		{"liveperson, quoted message", &Error{Status: http.StatusTooManyRequests, Code: "throttled", Message: `slow "down"`, Source: SourceLivePerson}},
+		{"lpmtls", Input(400, CodeInvalidRequest, "x")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := tt.e.HTTPResponse()
+			if resp.StatusCode != tt.e.Status || resp.IsBase64Encoded {
+				t.Errorf("status %d base64 %v", resp.StatusCode, resp.IsBase64Encoded)
+			}
+			if resp.Headers["Content-Type"] != "application/json" || resp.Headers["LP-Error-Source"] != tt.e.Source {
+				t.Errorf("headers %v", resp.Headers)
+			}
+			var body map[string]map[string]string
+			if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]map[string]string{"error": {"code": tt.e.Code, "message": tt.e.Message}}
+			if !reflect.DeepEqual(body, want) {
+				t.Errorf("body %v, want %v", body, want)
+			}
+			if _, ok := resp.Headers["Retry-After"]; ok {
+				t.Errorf("Retry-After without a pause: %v", resp.Headers)
+			}
+		})
 	}
 }

@@ -5,7 +5,6 @@ package apigw
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"unsafe"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/lpmtls/lpmtls/shared/hopbyhop"
 )
 
 // Request is an HTTP API v2 event reduced to what an HTTP handler needs.
@@ -34,7 +35,7 @@ type Request struct {
 
 // FromV2 converts an HTTP API v2 event. The only failure is a body flagged as base64
 // that does not decode, which the caller should answer with 400. Hop-by-hop headers are
-// kept: call StripHopByHop before forwarding them.
+// kept: call hopbyhop.Strip before forwarding them.
 func FromV2(e *events.APIGatewayV2HTTPRequest) (*Request, error) {
 	r := &Request{
 		Method:    e.RequestContext.HTTP.Method,
@@ -59,15 +60,11 @@ func FromV2(e *events.APIGatewayV2HTTPRequest) (*Request, error) {
 		r.Header["Cookie"] = []string{strings.Join(e.Cookies, "; ")}
 	}
 
-	if e.IsBase64Encoded {
-		b, err := decodeBase64(e.Body)
-		if err != nil {
-			return nil, fmt.Errorf("apigw: request body is flagged base64 but does not decode: %w", err)
-		}
-		r.Body = b
-	} else if e.Body != "" {
-		r.Body = []byte(e.Body)
+	b, err := DecodeBody(e.Body, e.IsBase64Encoded)
+	if err != nil {
+		return nil, fmt.Errorf("apigw: request body is flagged base64 but does not decode: %w", err)
 	}
+	r.Body = b
 	return r, nil
 }
 
@@ -89,7 +86,7 @@ func ToV2(r *Response) events.APIGatewayV2HTTPResponse {
 		StatusCode: r.StatusCode,
 		Headers:    make(map[string]string, len(r.Header)),
 	}
-	named := connectionNamed(r.Header)
+	named := hopbyhop.Named(r.Header)
 	for k, v := range r.Header {
 		if len(v) == 0 {
 			continue
@@ -98,7 +95,7 @@ func ToV2(r *Response) events.APIGatewayV2HTTPResponse {
 		case strings.EqualFold(k, "Set-Cookie"):
 			out.Cookies = append(out.Cookies, v...)
 			continue
-		case strings.EqualFold(k, "Content-Length"), isHopByHop(k):
+		case strings.EqualFold(k, "Content-Length"), hopbyhop.Is(k):
 			continue
 		}
 		if named[http.CanonicalHeaderKey(k)] {
@@ -113,64 +110,33 @@ func ToV2(r *Response) events.APIGatewayV2HTTPResponse {
 		}
 	}
 
-	if len(r.Body) == 0 {
-		return out
-	}
-	if IsTextual(headerGet(r.Header, "Content-Type")) && utf8.Valid(r.Body) {
-		out.Body = string(r.Body)
-	} else {
-		out.Body = encodeBase64(r.Body)
-		out.IsBase64Encoded = true
-	}
+	out.Body, out.IsBase64Encoded = EncodeBody(headerGet(r.Header, "Content-Type"), r.Body)
 	return out
 }
 
-// hopByHop are the RFC 9110 §7.6.1 connection-specific headers, plus Proxy-Connection,
-// a non-standard one that net/http/httputil also strips.
-var hopByHop = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+// EncodeBody is API Gateway's rule for a body in a JSON event or response: a string when
+// the Content-Type is textual and the bytes are valid UTF-8, since JSON encoding would
+// replace invalid sequences; base64 otherwise. An empty body is "".
+func EncodeBody(contentType string, body []byte) (s string, isBase64 bool) {
+	if len(body) == 0 {
+		return "", false
+	}
+	if isTextual(contentType) && utf8.Valid(body) {
+		return string(body), false
+	}
+	return encodeBase64(body), true
 }
 
-func isHopByHop(k string) bool {
-	for _, h := range hopByHop {
-		if strings.EqualFold(k, h) {
-			return true
-		}
+// DecodeBody reverses EncodeBody. An empty plain body is nil; the only failure is a body
+// flagged base64 that does not decode.
+func DecodeBody(s string, isBase64 bool) ([]byte, error) {
+	if isBase64 {
+		return decodeBase64(s)
 	}
-	return false
-}
-
-// connectionNamed returns the canonical names listed in Connection headers.
-func connectionNamed(h http.Header) map[string]bool {
-	var named map[string]bool
-	for k, vs := range h {
-		if !strings.EqualFold(k, "Connection") {
-			continue
-		}
-		for _, v := range vs {
-			for _, f := range strings.Split(v, ",") {
-				if f = strings.TrimSpace(f); f != "" {
-					if named == nil {
-						named = make(map[string]bool)
-					}
-					named[http.CanonicalHeaderKey(f)] = true
-				}
-			}
-		}
+	if s == "" {
+		return nil, nil
 	}
-	return named
-}
-
-// StripHopByHop removes, in place, the hop-by-hop headers and those named by Connection.
-// Keys are matched case-insensitively so hand-built maps are cleaned too.
-func StripHopByHop(h http.Header) {
-	named := connectionNamed(h)
-	for k := range h {
-		if isHopByHop(k) || named[http.CanonicalHeaderKey(k)] {
-			delete(h, k)
-		}
-	}
+	return []byte(s), nil
 }
 
 func headerGet(h http.Header, key string) string {
@@ -185,10 +151,9 @@ func headerGet(h http.Header, key string) string {
 	return ""
 }
 
-// IsTextual reports whether a Content-Type names a text format that can travel in the
-// JSON response as a string. ToV2 also requires the bytes to be valid UTF-8, since JSON
-// encoding would replace invalid sequences; a missing Content-Type counts as binary.
-func IsTextual(contentType string) bool {
+// isTextual reports whether a Content-Type names a text format that can travel in JSON
+// as a string; a missing Content-Type counts as binary.
+func isTextual(contentType string) bool {
 	if contentType == "" {
 		return false
 	}
@@ -237,38 +202,4 @@ func encodeBase64(b []byte) string {
 	dst := make([]byte, base64.StdEncoding.EncodedLen(len(b)))
 	base64.StdEncoding.Encode(dst, b)
 	return unsafe.String(unsafe.SliceData(dst), len(dst))
-}
-
-// Error sources, for the LP-Error-Source header: whether this service refused or failed
-// the call, or LivePerson did.
-const (
-	SourceLpmtls     = "lpmtls"
-	SourceLivePerson = "liveperson"
-)
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-// JSONError builds {"error":{"code":...,"message":...}} with the LP-Error-Source header.
-// Headers is non-nil so callers can add more (Retry-After).
-func JSONError(status int, code, message, source string) events.APIGatewayV2HTTPResponse {
-	var eb errorBody
-	eb.Error.Code = code
-	eb.Error.Message = message
-	b, err := json.Marshal(eb)
-	if err != nil { // cannot happen with two strings; keep the response well-formed anyway
-		b = []byte(`{"error":{"code":"internal","message":""}}`)
-	}
-	return events.APIGatewayV2HTTPResponse{
-		StatusCode: status,
-		Headers: map[string]string{
-			"Content-Type":    "application/json",
-			"LP-Error-Source": source,
-		},
-		Body: string(b),
-	}
 }

@@ -269,48 +269,36 @@ func TestToV2Headers(t *testing.T) {
 	}
 }
 
-func TestStripHopByHop(t *testing.T) {
-	h := http.Header{
-		"Connection":          {"close, x-private", "Foo"},
-		"X-Private":           {"1"},
-		"Foo":                 {"2"},
-		"Keep-Alive":          {"timeout=5"},
-		"Proxy-Authorization": {"Basic abc"},
-		"Proxy-Authenticate":  {"Basic"},
-		"Te":                  {"trailers"},
-		"Trailer":             {"X"},
-		"Transfer-Encoding":   {"chunked"},
-		"Upgrade":             {"websocket"},
-		"transfer-encoding":   {"chunked"}, // hand-built, non-canonical
-		"Content-Type":        {"text/plain"},
-		"Authorization":       {"Bearer x"},
+func TestBodyRoundTrip(t *testing.T) {
+	for _, tt := range []struct {
+		name, ctype string
+		body        []byte
+		wantS       string
+		wantB64     bool
+		wantBack    []byte // what DecodeBody returns; nil for an empty plain body
+	}{
+		{"empty", "application/json", nil, "", false, nil},
+		{"empty slice binary", "application/octet-stream", []byte{}, "", false, nil},
+		{"json text", "application/json", []byte(`{"a":1}`), `{"a":1}`, false, []byte(`{"a":1}`)},
+		{"binary", "application/octet-stream", []byte{0, 0xff}, "AP8=", true, []byte{0, 0xff}},
+		{"text but invalid utf8", "text/plain", []byte{0xff}, "/w==", true, []byte{0xff}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, b64 := EncodeBody(tt.ctype, tt.body)
+			if s != tt.wantS || b64 != tt.wantB64 {
+				t.Fatalf("EncodeBody = %q %v, want %q %v", s, b64, tt.wantS, tt.wantB64)
+			}
+			back, err := DecodeBody(s, b64)
+			if err != nil || !bytes.Equal(back, tt.wantBack) || (back == nil) != (tt.wantBack == nil) {
+				t.Fatalf("DecodeBody = %q %v, want %q", back, err, tt.wantBack)
+			}
+		})
 	}
-	StripHopByHop(h)
-	want := http.Header{"Content-Type": {"text/plain"}, "Authorization": {"Bearer x"}}
-	if !reflect.DeepEqual(h, want) {
-		t.Errorf("got %v, want %v", h, want)
+	if b, err := DecodeBody("", true); err != nil || b == nil || len(b) != 0 {
+		t.Errorf("DecodeBody(\"\", true) = %q %v, want empty non-nil", b, err)
 	}
-}
-
-func TestJSONError(t *testing.T) {
-	resp := JSONError(http.StatusTooManyRequests, "throttled", `slow "down"`, SourceLivePerson)
-	resp.Headers["Retry-After"] = "3"
-	if resp.StatusCode != 429 || resp.IsBase64Encoded {
-		t.Errorf("status %d base64 %v", resp.StatusCode, resp.IsBase64Encoded)
-	}
-	if resp.Headers["Content-Type"] != "application/json" || resp.Headers["LP-Error-Source"] != "liveperson" {
-		t.Errorf("headers %v", resp.Headers)
-	}
-	var body map[string]map[string]string
-	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]map[string]string{"error": {"code": "throttled", "message": `slow "down"`}}
-	if !reflect.DeepEqual(body, want) {
-		t.Errorf("body %v", body)
-	}
-	if JSONError(400, "bad_request", "x", SourceLpmtls).Headers["LP-Error-Source"] != "lpmtls" {
-		t.Error("source not set")
+	if _, err := DecodeBody("not base64!", true); err == nil {
+		t.Error("DecodeBody accepted invalid base64")
 	}
 }
 

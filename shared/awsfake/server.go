@@ -1,8 +1,9 @@
 // Package awsfake is an in-process stand-in for AWS Secrets Manager and SSM Parameter
 // Store that speaks the real AWS JSON 1.1 protocol on plain http://127.0.0.1, so the
 // real aws-sdk-go-v2 clients work against it unchanged. No emulator for these two
-// services can be installed from the package registries this project may use (npm has
-// none that serves both), hence this fake.
+// services installs from the registries this project can reach: the Go emulators
+// (kumo, awsim, gopherstack) are refused by the module proxy, npm and Debian have none,
+// and LocalStack or moto would need PyPI. Hence this fake.
 //
 // It is deliberately usable outside tests (no *testing.T): an end-to-end harness can
 // start it and hand Env() to a subprocess.

@@ -18,25 +18,11 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/lpmtls/lpmtls/shared/awsfake"
+	"github.com/lpmtls/lpmtls/shared/testenv"
 )
 
-func start(t *testing.T) (*awsfake.Server, aws.Config) {
-	t.Helper()
-	srv, err := awsfake.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	cfg, err := srv.AWSConfig(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, cfg
-}
-
 func TestSSMParameterLifecycle(t *testing.T) {
-	srv, cfg := start(t)
+	srv, cfg := testenv.AWS(t)
 	ctx := context.Background()
 	c := ssm.NewFromConfig(cfg)
 	name := "/lpmtls/123/token"
@@ -115,7 +101,7 @@ func TestSSMParameterLifecycle(t *testing.T) {
 }
 
 func TestSSMValidation(t *testing.T) {
-	_, cfg := start(t)
+	_, cfg := testenv.AWS(t)
 	c := ssm.NewFromConfig(cfg)
 	tests := []struct {
 		name string
@@ -141,7 +127,7 @@ func TestSSMValidation(t *testing.T) {
 }
 
 func TestSecretsManager(t *testing.T) {
-	srv, cfg := start(t)
+	srv, cfg := testenv.AWS(t)
 	ctx := context.Background()
 	c := secretsmanager.NewFromConfig(cfg)
 
@@ -205,7 +191,7 @@ func TestSecretsManager(t *testing.T) {
 }
 
 func TestCountersAndSignature(t *testing.T) {
-	srv, cfg := start(t)
+	srv, cfg := testenv.AWS(t)
 	ctx := context.Background()
 	c := ssm.NewFromConfig(cfg)
 	for range 3 {
@@ -228,7 +214,7 @@ func TestCountersAndSignature(t *testing.T) {
 }
 
 func TestFaultsAndDown(t *testing.T) {
-	srv, cfg := start(t)
+	srv, cfg := testenv.AWS(t)
 	ctx := context.Background()
 	c := ssm.NewFromConfig(cfg)
 	srv.SetParameter("/x", "v", "String")
@@ -273,7 +259,7 @@ func TestFaultsAndDown(t *testing.T) {
 
 // The wire shape itself, for clients that are not the Go SDK.
 func TestRawErrorShape(t *testing.T) {
-	srv, _ := start(t)
+	srv, _ := testenv.AWS(t)
 	for _, tt := range []struct{ target, errType string }{
 		{"AmazonSSM.Nope", "UnknownOperationException"},
 		{"", "UnknownOperationException"},
@@ -300,7 +286,7 @@ func TestRawErrorShape(t *testing.T) {
 // no BaseEndpoint is set here, so success proves the per-service endpoint variables
 // are honoured.
 func TestEnvWithDefaultConfig(t *testing.T) {
-	srv, _ := start(t)
+	srv, _ := testenv.AWS(t)
 	dir := t.TempDir()
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))

@@ -52,14 +52,12 @@ var allowedMethods = map[string]bool{
 	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
 }
 
-// droppedHeaders never reach the target: they describe the hop to lpmtls (API Gateway,
-// SigV4, proxies), not the call to the target. A caller who needs an Authorization at the
-// target says so with LP-authorization-override.
-var droppedHeaders = []string{
-	"Authorization", "Host", "Content-Length", "Forwarded", "Via",
-	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
+// droppedHeaders describe the hop to lpmtls (API Gateway, SigV4, proxies), not the call
+// to the target: the Authorization here is the caller's SigV4, and a caller who needs an
+// Authorization at the target says so with LP-authorization-override. Hop-by-hop
+// headers, Content-Length and the gateway's own are lp.Client.Forward's to drop, for
+// every caller.
+var droppedHeaders = []string{"Authorization", "Host", "Forwarded", "Via"}
 
 var droppedPrefixes = []string{"X-Amz-", "X-Amzn-", "X-Forwarded-", "Lp-"}
 
@@ -181,18 +179,14 @@ func validToken(s string) bool {
 	return true
 }
 
+// endToEnd is the caller's headers, canonically keyed, without droppedHeaders.
 func endToEnd(in http.Header) http.Header {
 	out := make(http.Header, len(in))
 	for k, v := range in {
 		out[http.CanonicalHeaderKey(k)] = v
 	}
-	for _, c := range out.Values("Connection") {
-		for _, name := range strings.Split(c, ",") {
-			out.Del(strings.TrimSpace(name))
-		}
-	}
 	for _, k := range droppedHeaders {
-		out.Del(k)
+		delete(out, k)
 	}
 	for k := range out {
 		for _, p := range droppedPrefixes {

@@ -1,12 +1,16 @@
 package forward
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/lpmtls/lpmtls/shared/apierr"
+	"github.com/lpmtls/lpmtls/shared/lp"
 )
 
 func ptr(b bool) *bool { return &b }
@@ -57,36 +61,85 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestValidateFiltersHeaders(t *testing.T) {
-	h := http.Header{
+// callerHeaders is what the HTTP route may hand Validate: the target's headers mixed with
+// API Gateway's, SigV4's and hop-by-hop ones.
+func callerHeaders() http.Header {
+	return http.Header{
 		"Content-Type":         {"application/json"},
 		"Accept":               {"*/*"},
 		"X-Custom":             {"a", "b"},
 		"Authorization":        {"AWS4-HMAC-SHA256 Credential=..."},
 		"X-Amz-Date":           {"x"},
-		"X-Amz-Security-Token": {"x"},
+		"x-amz-security-token": {"x"}, // hand-built, non-canonical
 		"X-Amzn-Trace-Id":      {"x"},
 		"X-Forwarded-For":      {"x"},
+		"Forwarded":            {"for=x"},
+		"Via":                  {"1.1 x"},
 		"Lp-Forward-Url":       {"x"},
 		"Connection":           {"keep-alive, X-Drop"},
 		"X-Drop":               {"x"},
+		"Keep-Alive":           {"timeout=5"},
 		"Transfer-Encoding":    {"chunked"},
 		"Host":                 {"x"},
 		"Cookie":               {"a=1"},
 	}
-	req, err := Policy{DefaultServiceName: "S"}.Validate(Input{URL: "https://t.example/", Header: h})
+}
+
+func TestValidateFiltersHeaders(t *testing.T) {
+	req, err := Policy{DefaultServiceName: "S"}.Validate(Input{URL: "https://t.example/", Header: callerHeaders()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var kept []string
+	// The API Gateway route's own headers go here; hop-by-hop ones are left to
+	// lp.Client.Forward, which drops them for every caller (TestHeadersReachingGateway).
 	for k := range req.Header {
-		kept = append(kept, k)
+		switch k {
+		case "Content-Type", "Accept", "X-Custom", "Cookie", "Connection", "X-Drop", "Keep-Alive", "Transfer-Encoding":
+		default:
+			t.Errorf("kept %s", k)
+		}
 	}
-	if len(req.Header) != 4 || req.Header.Get("Cookie") != "a=1" || req.Header.Get("Content-Type") == "" || req.Header.Get("Accept") == "" || len(req.Header["X-Custom"]) != 2 {
-		t.Fatalf("kept %v", kept)
+	if req.Header.Get("Cookie") != "a=1" || req.Header.Get("Content-Type") == "" || req.Header.Get("Accept") == "" || len(req.Header["X-Custom"]) != 2 {
+		t.Fatalf("kept %v", req.Header)
 	}
 	if req.Method != http.MethodPost {
 		t.Fatalf("default method %q", req.Method)
+	}
+}
+
+// Validate and lp.Client.Forward together: only the target's end-to-end headers and the
+// gateway's own reach LivePerson.
+func TestHeadersReachingGateway(t *testing.T) {
+	got := make(chan http.Header, 1)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+	}))
+	t.Cleanup(srv.Close)
+	req, err := Policy{DefaultServiceName: "S"}.Validate(Input{URL: "https://t.example/", Header: callerHeaders(), Body: []byte("{}")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := lp.New(lp.Options{HTTPClient: srv.Client()})
+	d := lp.Domains{lp.ServiceMTLSGateway: srv.Listener.Addr().String()}
+	if _, err := c.Forward(context.Background(), d, "1", "the-bearer", req); err != nil {
+		t.Fatal(err)
+	}
+	h := <-got
+	var kept []string
+	for k := range h {
+		if k == "Accept-Encoding" || k == "Content-Length" || k == "User-Agent" {
+			continue // the transport's own
+		}
+		kept = append(kept, k)
+	}
+	slices.Sort(kept)
+	want := []string{"Accept", "Authorization", "Content-Type", "Cookie",
+		"Lp-Forward-Url", "Lp-Service-Name", "Lp-Stop-If-Certificate-Not-Found", "X-Custom"}
+	if !slices.Equal(kept, want) {
+		t.Fatalf("gateway got %v, want %v", kept, want)
+	}
+	if h.Get("Authorization") != "Bearer the-bearer" || h.Get("Lp-Forward-Url") != "https://t.example/" {
+		t.Fatalf("gateway headers %v", h)
 	}
 }
 

@@ -3,10 +3,8 @@ package localapi
 import (
 	"context"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -113,24 +111,7 @@ func (a *App) startSandbox(cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("starting the LivePerson simulator: %w", err)
 	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(sim.CACertPEM()) {
-		sim.Close()
-		return errors.New("the simulator's CA certificate does not parse")
-	}
-	hc := lp.NewHTTPClient()
-	tr, ok := hc.Transport.(*http.Transport)
-	if !ok {
-		sim.Close()
-		return errors.New("lp.NewHTTPClient no longer returns an *http.Transport")
-	}
-	tr = tr.Clone()
-	tr.TLSClientConfig.RootCAs = pool
-	tr.Proxy = nil // everything is on loopback
-	hc.Transport = tr
+	hc := sim.HTTPClient()
 
 	password := randomPassword()
 	sim.AddUser(SandboxUsername, password)

@@ -11,10 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/apigw"
 )
 
@@ -150,14 +150,7 @@ func NewEvent(r *http.Request, body []byte, routeKey string, m Meta) events.APIG
 			},
 		},
 	}
-	if len(body) > 0 {
-		if apigw.IsTextual(r.Header.Get("Content-Type")) && utf8.Valid(body) {
-			e.Body = string(body)
-		} else {
-			e.Body = base64.StdEncoding.EncodeToString(body)
-			e.IsBase64Encoded = true
-		}
-	}
+	e.Body, e.IsBase64Encoded = apigw.EncodeBody(r.Header.Get("Content-Type"), body)
 	return e
 }
 
@@ -174,7 +167,7 @@ func WriteResponse(w http.ResponseWriter, output []byte) {
 	var probe responseProbe
 	if err := json.Unmarshal(output, &probe); err != nil || probe.StatusCode == nil {
 		if !json.Valid(output) {
-			writeError(w, http.StatusInternalServerError, "internal_error", "the function returned output that is not JSON")
+			writeError(w, http.StatusInternalServerError, apierr.CodeInternal, "the function returned output that is not JSON")
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -184,20 +177,16 @@ func WriteResponse(w http.ResponseWriter, output []byte) {
 	}
 	var resp events.APIGatewayV2HTTPResponse
 	if err := json.Unmarshal(output, &resp); err != nil {
-		writeError(w, http.StatusInternalServerError, "internal_error", "the function returned a malformed response: "+err.Error())
+		writeError(w, http.StatusInternalServerError, apierr.CodeInternal, "the function returned a malformed response: "+err.Error())
 		return
 	}
-	body := []byte(resp.Body)
-	if resp.IsBase64Encoded {
-		b, err := base64.StdEncoding.DecodeString(resp.Body)
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, "internal_error", "the function's response body is flagged base64 but does not decode")
-			return
-		}
-		body = b
+	body, err := apigw.DecodeBody(resp.Body, resp.IsBase64Encoded)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, apierr.CodeInternal, "the function's response body is flagged base64 but does not decode")
+		return
 	}
 	if resp.StatusCode < 100 || resp.StatusCode > 599 {
-		writeError(w, http.StatusInternalServerError, "internal_error", "the function returned status "+strconv.Itoa(resp.StatusCode))
+		writeError(w, http.StatusInternalServerError, apierr.CodeInternal, "the function returned status "+strconv.Itoa(resp.StatusCode))
 		return
 	}
 	h := w.Header()
@@ -220,7 +209,8 @@ func WriteResponse(w http.ResponseWriter, output []byte) {
 
 // writeError answers on the local API's own behalf in lpmtls's error shape.
 func writeError(w http.ResponseWriter, status int, code, message string) {
-	resp := apigw.JSONError(status, code, message, apigw.SourceLpmtls)
+	e := &apierr.Error{Status: status, Code: code, Message: message, Source: apierr.SourceLPMTLS}
+	resp := e.HTTPResponse()
 	for k, v := range resp.Headers {
 		w.Header().Set(k, v)
 	}

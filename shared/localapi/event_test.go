@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/apigw"
 	"github.com/lpmtls/lpmtls/shared/lambdaevent"
 )
@@ -252,7 +253,7 @@ func (rc *recorder) handle(ctx context.Context, e *events.APIGatewayV2HTTPReques
 	}
 	if e.RawPath == "/slow" {
 		<-ctx.Done()
-		return apigw.JSONError(504, "timeout", ctx.Err().Error(), "lpmtls")
+		return (&apierr.Error{Status: 504, Code: "timeout", Message: ctx.Err().Error(), Source: apierr.SourceLPMTLS}).HTTPResponse()
 	}
 	return events.APIGatewayV2HTTPResponse{StatusCode: 200, Headers: map[string]string{"Content-Type": "text/plain"}, Body: "ok " + e.RouteKey}
 }

@@ -1,10 +1,6 @@
 package localapi
 
-import (
-	"context"
-	"net/http"
-	"strings"
-)
+import "strings"
 
 // Example is a request the start-up banner shows as a curl command. The banner and the
 // tests both derive from it, so what is printed is what is tested.
@@ -27,18 +23,6 @@ func (e Example) Curl(baseURL string) string {
 		b.WriteString(" -d " + shellQuote(e.Body))
 	}
 	return b.String()
-}
-
-// NewRequest builds the same request as Curl, for net/http.
-func (e Example) NewRequest(ctx context.Context, baseURL string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, e.Method, baseURL+e.Path, strings.NewReader(e.Body))
-	if err != nil {
-		return nil, err
-	}
-	for _, h := range e.Header {
-		req.Header.Add(h[0], h[1])
-	}
-	return req, nil
 }
 
 // shellQuote single-quotes s for POSIX shells.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/config"
 )
 
@@ -129,12 +130,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, meta Meta) *route {
 	rt := h.match(r)
 	if rt == nil {
-		writeError(w, http.StatusNotFound, "not_found",
+		writeError(w, http.StatusNotFound, apierr.CodeNotFound,
 			fmt.Sprintf("no route for %s %s; routes: %s", r.Method, r.URL.Path, strings.Join(h.Routes(), ", ")))
 		return nil
 	}
 	if r.ContentLength > h.maxBody {
-		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
+		writeError(w, http.StatusRequestEntityTooLarge, apierr.CodeBodyTooLarge,
 			fmt.Sprintf("the body is %d bytes; the limit is %d", r.ContentLength, h.maxBody))
 		return rt
 	}
@@ -142,17 +143,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, meta Meta) *rout
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
+			writeError(w, http.StatusRequestEntityTooLarge, apierr.CodeBodyTooLarge,
 				fmt.Sprintf("the body is over the limit of %d bytes", h.maxBody))
 		} else {
-			writeError(w, http.StatusBadRequest, "invalid_body", "reading the request body failed")
+			writeError(w, http.StatusBadRequest, apierr.CodeInvalidBody, "reading the request body failed")
 		}
 		return rt
 	}
 
 	payload, err := json.Marshal(NewEvent(r, body, rt.Key, meta))
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal_error", "building the event failed")
+		writeError(w, http.StatusInternalServerError, apierr.CodeInternal, "building the event failed")
 		return rt
 	}
 	// A Lambda invocation is not cancelled when the caller hangs up; it only has a deadline.
@@ -167,7 +168,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, meta Meta) *rout
 		// API Gateway hides a function error behind a bare 500; say what it was, since
 		// this is a developer's machine.
 		h.logger.Error("function error", "route", rt.Key, "requestId", meta.RequestID, "error", err.Error())
-		writeError(w, http.StatusInternalServerError, "internal_error", "the function failed: "+err.Error())
+		writeError(w, http.StatusInternalServerError, apierr.CodeInternal, "the function failed: "+err.Error())
 		return rt
 	}
 	WriteResponse(w, out)

@@ -14,41 +14,25 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lpmtls/lpmtls/shared/mapping"
+	"github.com/lpmtls/lpmtls/shared/testenv"
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// lockedBuffer collects logs written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// TestMain removes the binary TestCommand builds.
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // startSandbox runs the local API in-process in sandbox mode on a kernel-chosen port.
-func startSandbox(t *testing.T) (*Server, *lockedBuffer) {
+func startSandbox(t *testing.T) (*Server, *testenv.LockedBuffer) {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &testenv.LockedBuffer{}
 	s, err := Start(context.Background(), StartOptions{Addr: "127.0.0.1:0", Getenv: mapEnv(nil), LogOutput: logs})
 	if err != nil {
 		t.Fatal(err)
@@ -347,21 +331,21 @@ func shellWords(s string) ([]string, error) {
 	return words, nil
 }
 
+// commandTimeout bounds every wait on the built command, so a hang fails the test with
+// what the command printed instead of running into the global test timeout.
+const commandTimeout = 30 * time.Second
+
 // TestCommand runs the built cmd/local as `make run` would.
 func TestCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the command")
 	}
-	bin := filepath.Join(t.TempDir(), "local")
-	build := exec.Command(goTool(t), "build", "-o", bin, "github.com/lpmtls/lpmtls/cmd/local")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testenv.BuildPackage(t, "./cmd/local")
 
 	t.Run("serves the printed requests and stops on SIGTERM", func(t *testing.T) {
 		cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
 		cmd.Env = cleanEnv()
-		var stderr lockedBuffer
+		var stderr testenv.LockedBuffer
 		cmd.Stderr = &stderr
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
@@ -378,21 +362,37 @@ func TestCommand(t *testing.T) {
 			}
 		})
 		lines := make(chan string)
+		stop := make(chan struct{})
+		t.Cleanup(func() { close(stop) })
 		go func() {
 			defer close(lines)
 			sc := bufio.NewScanner(stdout)
 			for sc.Scan() {
-				lines <- sc.Text()
+				select {
+				case lines <- sc.Text():
+				case <-stop:
+					return
+				}
 			}
 		}()
 		// The banner is one write ending with the Ctrl-C line.
 		var banner strings.Builder
 		listening := false
-		for line := range lines {
-			banner.WriteString(line + "\n")
-			listening = listening || strings.Contains(line, "listening on http://127.0.0.1:")
-			if strings.HasPrefix(line, "Ctrl-C") {
-				break
+		deadline := time.After(commandTimeout)
+	banner:
+		for {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					break banner
+				}
+				banner.WriteString(line + "\n")
+				listening = listening || strings.Contains(line, "listening on http://127.0.0.1:")
+				if strings.HasPrefix(line, "Ctrl-C") {
+					break banner
+				}
+			case <-deadline:
+				t.Fatalf("no complete banner within %v; stdout:\n%s\nstderr:\n%s", commandTimeout, banner.String(), stderr.String())
 			}
 		}
 		if !listening {
@@ -403,7 +403,17 @@ func TestCommand(t *testing.T) {
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		for range lines { // drain to EOF before Wait
+		deadline = time.After(commandTimeout)
+	drain: // to EOF before Wait
+		for {
+			select {
+			case _, ok := <-lines:
+				if !ok {
+					break drain
+				}
+			case <-deadline:
+				t.Fatalf("still running %v after SIGTERM; stderr:\n%s", commandTimeout, stderr.String())
+			}
 		}
 		err = cmd.Wait()
 		exited = true
@@ -435,16 +445,26 @@ func TestCommand(t *testing.T) {
 	})
 }
 
+// runToEnd runs a command that should exit by itself, killing it after commandTimeout;
+// its output is kept up to 1 MiB.
 func runToEnd(t *testing.T, bin string, env []string, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env
-	out, err := cmd.CombinedOutput()
+	out := &testenv.LockedBuffer{Limit: 1 << 20}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.WaitDelay = time.Second // a child holding the pipe cannot stall Wait
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %v did not exit within %v; output:\n%s", bin, args, commandTimeout, out.String())
+	}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		t.Fatal(err)
 	}
-	return string(out), cmd.ProcessState.ExitCode()
+	return out.String(), cmd.ProcessState.ExitCode()
 }
 
 // cleanEnv drops what would take the command out of sandbox mode or off its address.
@@ -461,26 +481,8 @@ func cleanEnv() []string {
 	return env
 }
 
-func goTool(t *testing.T) string {
-	if root := runtime.GOROOT(); root != "" {
-		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
-			return p
-		}
-	}
-	p, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool to build the command")
-	}
-	return p
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
 func TestLivePersonMode(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testenv.LockedBuffer{}
 	s, err := Start(context.Background(), StartOptions{Addr: "127.0.0.1:0", LogOutput: logs,
 		Getenv: mapEnv(map[string]string{"LP_ACCOUNT_ID": "123", "LP_CLIENT_ID": "id", "LP_CLIENT_SECRET": "secret-value-xyz"})})
 	if err != nil {

@@ -160,9 +160,6 @@ func Start(ctx context.Context, o StartOptions) (*Server, error) {
 	return s, nil
 }
 
-// Addr is the address listened on (the port resolved when given as 0).
-func (s *Server) Addr() string { return s.addr }
-
 // URL is the base URL of the local API.
 func (s *Server) URL() string { return "http://" + s.addr }
 

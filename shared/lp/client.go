@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/lpmtls/lpmtls/shared/hopbyhop"
 )
 
 // Options configure a Client. Zero values take the documented defaults.
@@ -23,8 +25,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// CSDSURL is the CSDS base URL, default "https://adminlogin.liveperson.net".
 	CSDSURL string
-	// MappingService is the CSDS service hosting the mapping check, default ServiceMTLSGateway
-	// (the docs leave the domain open; see the reference §3b).
+	// MappingService is the CSDS service hosting the mapping check, default
+	// ServiceMTLSGateway: LivePerson's docs give the check's URL as https://{domain}/...
+	// without naming the CSDS service, and the mTLS gateway's is the likely one.
 	MappingService string
 	// MappingPath is the mapping check path; "{accountId}" is replaced by the path-escaped
 	// account. Default "/api/account/{accountId}/checks/serviceUrlMappings".
@@ -143,6 +146,48 @@ func (c *Client) do(op string, req *http.Request) (*http.Response, error) {
 		return nil, transportError(req.Context(), op, err)
 	}
 	return resp, nil
+}
+
+// apiCall is one request to a LivePerson JSON API (CSDS, login, oauth2, mapping check).
+type apiCall struct {
+	op, method, url string
+	contentType     string // the body's; "" with no body
+	bearer          string // sent as Authorization: Bearer when set
+	body            []byte
+	// reject completes the error for a non-2xx answer: e has Op, Status, a bounded Body
+	// and the loggable headers; h is the answer's full header. It sets Kind and Message
+	// and returns the error to report (scrubbed of the call's secrets).
+	reject func(e *Error, h http.Header) *Error
+}
+
+// call sends a and returns the status and whole body of its 2xx answer. Every failure
+// is an *Error: the request could not be built (KindBadRequest), the transport failed
+// (KindTimeout, KindNetwork), the answer was not 2xx (a.reject's) or too large
+// (KindGateway).
+func (c *Client) call(ctx context.Context, a apiCall) (int, []byte, error) {
+	req, err := c.newRequest(ctx, a.op, a.method, a.url, a.body)
+	if err != nil {
+		return 0, nil, err
+	}
+	if a.contentType != "" {
+		req.Header.Set("Content-Type", a.contentType)
+	}
+	if a.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+a.bearer)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.do(a.op, req)
+	if err != nil {
+		return 0, nil, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return 0, nil, a.reject(c.responseError(a.op, resp), resp.Header)
+	}
+	raw, err := readAPIBody(ctx, a.op, resp)
+	if err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode, raw, nil
 }
 
 // transportError classifies a failure that produced no (complete) answer.
@@ -443,35 +488,6 @@ func joinMessage(prefix, lp string) string {
 	return prefix + ": " + lp
 }
 
-// hopHeaders are meaningful only for one connection (RFC 9110 §7.6.1) and are never relayed.
-var hopHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
-func isHopHeader(canonical string) bool {
-	for _, h := range hopHeaders {
-		if h == canonical {
-			return true
-		}
-	}
-	return false
-}
-
-// removeHopHeaders deletes hop-by-hop headers, including those the Connection header names.
-func removeHopHeaders(h http.Header) {
-	for _, v := range h["Connection"] {
-		for _, f := range strings.Split(v, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				h.Del(f)
-			}
-		}
-	}
-	for _, k := range hopHeaders {
-		delete(h, k)
-	}
-}
-
 // errorHeader is the answer's headers fit to keep in an Error: no hop-by-hop headers and
 // no Set-Cookie, since an Error may be logged and cookies are credentials.
 func errorHeader(h http.Header) http.Header {
@@ -479,7 +495,7 @@ func errorHeader(h http.Header) http.Header {
 	if out == nil {
 		return nil
 	}
-	removeHopHeaders(out)
+	hopbyhop.Strip(out)
 	delete(out, "Set-Cookie")
 	return out
 }

@@ -3,6 +3,7 @@ package lp
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,33 +17,27 @@ func (c *Client) Discover(ctx context.Context, accountID string) (Domains, error
 	if accountID == "" {
 		return nil, &Error{Kind: KindDiscovery, Op: op, Message: "account id is empty"}
 	}
-	u := c.opts.CSDSURL + "/api/account/" + url.PathEscape(accountID) + "/service/baseURI.json?version=1.0"
-	req, err := c.newRequest(ctx, op, http.MethodGet, u, nil)
+	status, body, err := c.call(ctx, apiCall{
+		op: op, method: http.MethodGet,
+		url: c.opts.CSDSURL + "/api/account/" + url.PathEscape(accountID) + "/service/baseURI.json?version=1.0",
+		reject: func(e *Error, h http.Header) *Error {
+			e.Kind = KindDiscovery
+			e.RetryAfter = retryAfter(h, c.now())
+			e.Message = joinMessage(fmt.Sprintf("CSDS answered HTTP %d", e.Status), lpMessage(e.Body))
+			return e
+		},
+	})
 	if err != nil {
-		err.(*Error).Kind = KindDiscovery
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.do(op, req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := c.responseError(op, resp)
-		e.Kind = KindDiscovery
-		e.RetryAfter = retryAfter(resp.Header, c.now())
-		e.Message = joinMessage(fmt.Sprintf("CSDS answered HTTP %d", resp.StatusCode), lpMessage(e.Body))
-		return nil, e
-	}
-	body, err := readAPIBody(ctx, op, resp)
-	if err != nil {
-		if e, ok := err.(*Error); ok && e.Kind == KindGateway {
+		// A request that cannot be built or an unreadable answer is a discovery failure;
+		// a timeout or a network failure keeps its kind, which says whether to retry.
+		var e *Error
+		if errors.As(err, &e) && e.Kind != KindTimeout && e.Kind != KindNetwork {
 			e.Kind = KindDiscovery
 		}
 		return nil, err
 	}
 	fail := func(msg string) (Domains, error) {
-		return nil, &Error{Kind: KindDiscovery, Op: op, Status: resp.StatusCode, Message: msg, Body: clipBody(body)}
+		return nil, &Error{Kind: KindDiscovery, Op: op, Status: status, Message: msg, Body: clipBody(body)}
 	}
 	var doc struct {
 		BaseURIs *[]struct {

@@ -98,3 +98,12 @@ func TestValidHost(t *testing.T) {
 		}
 	}
 }
+
+// A CSDS URL that cannot make a request is a discovery failure, not a panic.
+func TestDiscoverUnbuildableRequest(t *testing.T) {
+	c := New(Options{CSDSURL: "https://bad host.example"})
+	_, err := c.Discover(context.Background(), "1")
+	if e := asError(t, err); e.Kind != KindDiscovery || e.Op != "csds" {
+		t.Fatalf("err = %+v, want a csds discovery failure", e)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/lpmtls/lpmtls/shared/hopbyhop"
 )
 
 // Gateway header names (canonical form; HTTP header names are case-insensitive).
@@ -108,7 +110,7 @@ func (c *Client) Forward(ctx context.Context, d Domains, accountID, bearer strin
 			Header: errorHeader(resp.Header), Body: clipBody(body)}
 		return nil, forwardError(e, resp.Header, bearer, r)
 	}
-	removeHopHeaders(resp.Header)
+	hopbyhop.Strip(resp.Header)
 	return &ForwardResponse{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
 
@@ -198,24 +200,13 @@ func forwardMessage(e *Error, h http.Header) string {
 // sent); several or an empty one keep the default.
 func copyRequestHeaders(dst, src http.Header) error {
 	var userAgent []string
-	var connListed []string
-	for k, vs := range src {
-		if strings.EqualFold(k, "Connection") {
-			for _, v := range vs {
-				for _, f := range strings.Split(v, ",") {
-					if f = strings.TrimSpace(f); f != "" {
-						connListed = append(connListed, textproto.CanonicalMIMEHeaderKey(f))
-					}
-				}
-			}
-		}
-	}
+	connListed := hopbyhop.Named(src)
 	for k, vs := range src {
 		if !validHeaderName(k) {
 			return badRequest("forward", "a header name is not valid")
 		}
 		ck := textproto.CanonicalMIMEHeaderKey(k)
-		if skipRequestHeader(ck) || contains(connListed, ck) {
+		if skipRequestHeader(ck) || connListed[ck] {
 			continue
 		}
 		for _, v := range vs {
@@ -240,16 +231,7 @@ func skipRequestHeader(ck string) bool {
 	case "Host", "Content-Length", "Authorization":
 		return true
 	}
-	return isHopHeader(ck) || (len(ck) >= 3 && strings.EqualFold(ck[:3], "lp-"))
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
+	return hopbyhop.Is(ck) || (len(ck) >= 3 && strings.EqualFold(ck[:3], "lp-"))
 }
 
 // readWhole reads a body in one allocation when its length is known.

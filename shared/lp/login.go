@@ -38,21 +38,12 @@ func (c *Client) login(ctx context.Context, d Domains, cred Credentials) (Token,
 	if err != nil {
 		return Token{}, badRequest(op, "cannot encode credentials")
 	}
-	u := "https://" + host + "/api/account/" + url.PathEscape(cred.AccountID) + "/login?v=1.3"
-	req, err := c.newRequest(ctx, op, http.MethodPost, u, body)
-	if err != nil {
-		return Token{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.do(op, req)
-	if err != nil {
-		return Token{}, err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return Token{}, c.authError(op, resp, "login rejected", cred.Password)
-	}
-	raw, err := readAPIBody(ctx, op, resp)
+	status, raw, err := c.call(ctx, apiCall{
+		op: op, method: http.MethodPost,
+		url:         "https://" + host + "/api/account/" + url.PathEscape(cred.AccountID) + "/login?v=1.3",
+		contentType: "application/json", body: body,
+		reject: c.authError("login rejected", cred.Password),
+	})
 	if err != nil {
 		return Token{}, err
 	}
@@ -61,7 +52,7 @@ func (c *Client) login(ctx context.Context, d Domains, cred Credentials) (Token,
 		SessionTTl json.RawMessage `json:"sessionTTl"`
 	}
 	if json.Unmarshal(raw, &ans) != nil || ans.Bearer == "" {
-		return Token{}, &Error{Kind: KindGateway, Op: op, Status: resp.StatusCode, Message: "login answer has no bearer"}
+		return Token{}, &Error{Kind: KindGateway, Op: op, Status: status, Message: "login answer has no bearer"}
 	}
 	now := c.now()
 	ttl := c.opts.DefaultTokenTTL
@@ -81,22 +72,13 @@ func (c *Client) oauth2(ctx context.Context, d Domains, cred Credentials) (Token
 		return Token{}, err
 	}
 	form := url.Values{"client_id": {cred.ClientID}, "client_secret": {cred.ClientSecret}}.Encode()
-	u := "https://" + host + "/sentinel/api/account/" + url.PathEscape(cred.AccountID) +
-		"/app/token?v=" + url.QueryEscape(c.opts.OAuth2Version) + "&grant_type=client_credentials"
-	req, err := c.newRequest(ctx, op, http.MethodPost, u, []byte(form))
-	if err != nil {
-		return Token{}, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.do(op, req)
-	if err != nil {
-		return Token{}, err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return Token{}, c.authError(op, resp, "token request rejected", cred.ClientSecret)
-	}
-	raw, err := readAPIBody(ctx, op, resp)
+	status, raw, err := c.call(ctx, apiCall{
+		op: op, method: http.MethodPost,
+		url: "https://" + host + "/sentinel/api/account/" + url.PathEscape(cred.AccountID) +
+			"/app/token?v=" + url.QueryEscape(c.opts.OAuth2Version) + "&grant_type=client_credentials",
+		contentType: "application/x-www-form-urlencoded", body: []byte(form),
+		reject: c.authError("token request rejected", cred.ClientSecret),
+	})
 	if err != nil {
 		return Token{}, err
 	}
@@ -106,7 +88,7 @@ func (c *Client) oauth2(ctx context.Context, d Domains, cred Credentials) (Token
 		ExpiresIn   json.RawMessage `json:"expires_in"`
 	}
 	if json.Unmarshal(raw, &ans) != nil || ans.AccessToken == "" {
-		return Token{}, &Error{Kind: KindGateway, Op: op, Status: resp.StatusCode, Message: "token answer has no access_token"}
+		return Token{}, &Error{Kind: KindGateway, Op: op, Status: status, Message: "token answer has no access_token"}
 	}
 	// token_type is ignored on purpose: the gateway only takes Bearer, and LivePerson's
 	// own client sends whatever comes back as a Bearer anyway.
@@ -123,22 +105,22 @@ func (c *Client) oauth2(ctx context.Context, d Domains, cred Credentials) (Token
 }
 
 // authError classifies a non-2xx answer of login or oauth2.
-func (c *Client) authError(op string, resp *http.Response, prefix, secret string) *Error {
-	e := c.responseError(op, resp)
-	e.Kind = statusKind(resp.StatusCode)
-	lpMsg := lpMessage(e.Body)
-	if e.Kind == KindBadRequest && op == "oauth2" && oauthCredentialError(e.Body) {
-		// RFC 6749 lets a server answer 400 for bad client credentials.
-		e.Kind = KindAuth
-	}
-	if e.Kind == KindThrottled {
-		e.RetryAfter = retryAfter(resp.Header, c.now())
-		if op == "login" && e.RetryAfter < loginThrottleFloor {
-			e.RetryAfter = loginThrottleFloor
+func (c *Client) authError(prefix, secret string) func(*Error, http.Header) *Error {
+	return func(e *Error, h http.Header) *Error {
+		e.Kind = statusKind(e.Status)
+		if e.Kind == KindBadRequest && e.Op == "oauth2" && oauthCredentialError(e.Body) {
+			// RFC 6749 lets a server answer 400 for bad client credentials.
+			e.Kind = KindAuth
 		}
+		if e.Kind == KindThrottled {
+			e.RetryAfter = retryAfter(h, c.now())
+			if e.Op == "login" && e.RetryAfter < loginThrottleFloor {
+				e.RetryAfter = loginThrottleFloor
+			}
+		}
+		e.Message = joinMessage(fmt.Sprintf("%s with HTTP %d", prefix, e.Status), lpMessage(e.Body))
+		return scrub(e, secret)
 	}
-	e.Message = joinMessage(fmt.Sprintf("%s with HTTP %d", prefix, resp.StatusCode), lpMsg)
-	return scrub(e, secret)
 }
 
 func oauthCredentialError(body []byte) bool {

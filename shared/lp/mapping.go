@@ -31,36 +31,27 @@ func (c *Client) CheckMappings(ctx context.Context, d Domains, accountID, bearer
 		return nil, badRequest(op, "cannot encode mapping pairs")
 	}
 	path := strings.ReplaceAll(c.opts.MappingPath, "{accountId}", url.PathEscape(accountID))
-	req, err := c.newRequest(ctx, op, http.MethodPost, "https://"+host+path, body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+bearer)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.do(op, req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := c.responseError(op, resp)
-		e.Kind = statusKind(resp.StatusCode)
-		if resp.Header.Get("WWW-Authenticate") != "" {
-			e.Kind = KindAuth
-		}
-		if e.Kind == KindThrottled {
-			e.RetryAfter = retryAfter(resp.Header, c.now())
-		}
-		e.Message = joinMessage(fmt.Sprintf("mapping check answered HTTP %d", resp.StatusCode), lpMessage(e.Body))
-		return nil, scrub(e, bearer)
-	}
-	raw, err := readAPIBody(ctx, op, resp)
+	status, raw, err := c.call(ctx, apiCall{
+		op: op, method: http.MethodPost, url: "https://" + host + path,
+		contentType: "application/json", bearer: bearer, body: body,
+		reject: func(e *Error, h http.Header) *Error {
+			e.Kind = statusKind(e.Status)
+			if h.Get("WWW-Authenticate") != "" {
+				e.Kind = KindAuth
+			}
+			if e.Kind == KindThrottled {
+				e.RetryAfter = retryAfter(h, c.now())
+			}
+			e.Message = joinMessage(fmt.Sprintf("mapping check answered HTTP %d", e.Status), lpMessage(e.Body))
+			return scrub(e, bearer)
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
 	var out []MappingResult
 	if err := json.Unmarshal(raw, &out); err != nil || out == nil {
-		return nil, scrub(&Error{Kind: KindGateway, Op: op, Status: resp.StatusCode,
+		return nil, scrub(&Error{Kind: KindGateway, Op: op, Status: status,
 			Message: "mapping check answer is not a JSON array", Body: clipBody(raw)}, bearer)
 	}
 	return out, nil

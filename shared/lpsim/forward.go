@@ -8,13 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-)
 
-// hopByHop are the RFC 9110 §7.6.1 connection-specific headers a proxy must not relay.
-var hopByHop = []string{
-	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-	"Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
+	"github.com/lpmtls/lpmtls/shared/hopbyhop"
+)
 
 // forward is the mTLS gateway proxy. Order of checks: fault, Bearer (401), method
 // (405), LP-forward-url (400), mapping lookup (stop flag → NoCertStatus), outbound call
@@ -101,7 +97,7 @@ func (s *Sim) forward(w http.ResponseWriter, r *http.Request) {
 	for k, vs := range resp.Header {
 		h[k] = append([]string(nil), vs...)
 	}
-	dropHopByHop(h)
+	hopbyhop.Strip(h)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
 }
@@ -116,19 +112,6 @@ func outboundHeader(in http.Header) http.Header {
 		}
 		out[k] = append([]string(nil), vs...)
 	}
-	dropHopByHop(out)
+	hopbyhop.Strip(out)
 	return out
-}
-
-func dropHopByHop(h http.Header) {
-	for _, v := range h.Values("Connection") {
-		for _, name := range strings.Split(v, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				h.Del(name)
-			}
-		}
-	}
-	for _, k := range hopByHop {
-		h.Del(k)
-	}
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/lpmtls/lpmtls/shared/lp"
 )
 
 // DefaultAccountID is used when Options.AccountID is empty.
@@ -244,6 +246,21 @@ func (s *Sim) CACertPEM() []byte { return append([]byte(nil), s.ca.pem...) }
 
 // CAPool is a pool holding only the simulator's CA.
 func (s *Sim) CAPool() *x509.CertPool { return s.pool.Clone() }
+
+// HTTPClient is the production client (lp.NewHTTPClient) trusting the system roots
+// plus the simulator's CA, without a proxy since everything is on loopback. RootCAs is
+// set rather than SSL_CERT_FILE because a process loads the system pool only once. Each
+// call returns a new transport, so its own connections and TLS handshakes.
+func (s *Sim) HTTPClient() *http.Client {
+	hc := lp.NewHTTPClient()
+	tr, ok := hc.Transport.(*http.Transport)
+	if !ok {
+		panic("lpsim: lp.NewHTTPClient no longer returns an *http.Transport")
+	}
+	tr.TLSClientConfig.RootCAs = s.out.Clone()
+	tr.Proxy = nil
+	return hc
+}
 
 // WriteCAFile writes the CA as PEM, e.g. for SSL_CERT_FILE of a subprocess.
 func (s *Sim) WriteCAFile(path string) error { return os.WriteFile(path, s.ca.pem, 0o644) }

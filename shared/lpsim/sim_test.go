@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -477,14 +478,27 @@ func TestForwardPlainTLSRejected(t *testing.T) {
 	}
 }
 
-func TestForwardConnectionRefused(t *testing.T) {
+func TestForwardTargetDropsConnection(t *testing.T) {
 	s := start(t, lpsim.Options{})
 	c := client(t, s)
 	bearer, _ := login(t, s, c)
-	// A port from a closed simulator is free again.
-	gone := start(t, lpsim.Options{})
-	dead := gone.TargetURL("/x")
-	gone.Close()
+	// A target that hangs up on every connection. The test keeps the listener, so the
+	// port cannot be taken by anyone else meanwhile, as a just-closed one could.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	dead := "https://" + ln.Addr().String() + "/x"
 	s.AddMapping("IDP", dead)
 	a := do(t, c, "GET", "https://"+s.Host()+"/mtls/account/"+acct, fwdHeader(bearer, dead, "IDP"), nil)
 	if a.status != 424 || a.header.Get("LP-error-from-transport") == "" {

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/lpmtls/lpmtls/shared/testenv"
 )
 
 func records(t *testing.T, buf *bytes.Buffer) []map[string]any {
@@ -244,7 +246,7 @@ func TestRedaction(t *testing.T) {
 }
 
 func TestRegisterSecretConcurrent(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.LockedBuffer
 	log := NewLogger(&buf, slog.LevelInfo)
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -261,24 +263,13 @@ func TestRegisterSecretConcurrent(t *testing.T) {
 	wg.Wait()
 	log.Info("after", "v", "concurrent-secret-3")
 	var last map[string]any
-	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+	lines := bytes.Split(bytes.TrimSpace([]byte(buf.String())), []byte("\n"))
 	if err := json.Unmarshal(lines[len(lines)-1], &last); err != nil {
 		t.Fatal(err)
 	}
 	if last["v"] != Redacted {
 		t.Errorf("v = %v", last["v"])
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.Buffer.Write(p)
 }
 
 func BenchmarkLogNoSecretMatch(b *testing.B) {

@@ -11,21 +11,14 @@ import (
 
 	"github.com/lpmtls/lpmtls/shared/awsfake"
 	"github.com/lpmtls/lpmtls/shared/paramstore"
+	"github.com/lpmtls/lpmtls/shared/testenv"
 )
 
 var _ paramstore.API = (*ssm.Client)(nil)
 
 func newStore(t *testing.T, kmsKeyID string) (*awsfake.Server, *paramstore.Store) {
 	t.Helper()
-	srv, err := awsfake.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	cfg, err := srv.AWSConfig(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, cfg := testenv.AWS(t)
 	return srv, paramstore.New(ssm.NewFromConfig(cfg), kmsKeyID)
 }
 

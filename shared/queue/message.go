@@ -7,7 +7,6 @@ package queue
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/lpmtls/lpmtls/shared/apierr"
+	"github.com/lpmtls/lpmtls/shared/apigw"
 	"github.com/lpmtls/lpmtls/shared/forward"
 )
 
@@ -114,14 +114,10 @@ func Parse(body string) (*Message, error) {
 
 // Input turns the message into what forward.Policy validates.
 func (m *Message) Input() (forward.Input, error) {
-	body := []byte(m.Body)
-	if m.IsBase64Encoded {
-		b, err := base64.StdEncoding.DecodeString(m.Body)
-		if err != nil {
-			return forward.Input{}, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidBody,
-				"body is not valid base64 although isBase64Encoded is true")
-		}
-		body = b
+	body, err := apigw.DecodeBody(m.Body, m.IsBase64Encoded)
+	if err != nil {
+		return forward.Input{}, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidBody,
+			"body is not valid base64 although isBase64Encoded is true")
 	}
 	header := make(http.Header, len(m.Headers))
 	for k, vs := range m.Headers {

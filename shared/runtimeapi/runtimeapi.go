@@ -1,6 +1,6 @@
 // Package runtimeapi is a Lambda Runtime API server, so the real bootstrap binaries can
-// be driven outside AWS: in end-to-end tests, benchmarks and the local runner. It follows
-// the published protocol (invocation/next long-poll, response, error, init/error).
+// be driven outside AWS by end-to-end tests and benchmarks. It follows the published
+// protocol (invocation/next long-poll, response, error, init/error).
 package runtimeapi
 
 import (
@@ -55,7 +55,6 @@ type Server struct {
 	seq       atomic.Int64
 	ready     chan struct{}
 	readyAt   atomic.Int64
-	initErr   chan ErrorPayload
 	closed    chan struct{}
 	once      sync.Once
 	readyOnce sync.Once
@@ -73,7 +72,6 @@ func Start() (*Server, error) {
 		queue:       make(chan *invocation),
 		pending:     map[string]*invocation{},
 		ready:       make(chan struct{}),
-		initErr:     make(chan ErrorPayload, 1),
 		closed:      make(chan struct{}),
 	}
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
@@ -97,9 +95,6 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // ReadyAt is when the runtime first asked for work.
 func (s *Server) ReadyAt() time.Time { return time.Unix(0, s.readyAt.Load()) }
-
-// InitError delivers the error the runtime reported during init, if any.
-func (s *Server) InitError() <-chan ErrorPayload { return s.initErr }
 
 // Invoke hands payload to the function and waits for its answer. timeout becomes the
 // invocation deadline the function sees (Lambda-Runtime-Deadline-Ms).
@@ -133,12 +128,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && path == "invocation/next":
 		s.next(w, r)
 	case r.Method == http.MethodPost && path == "init/error":
-		var e ErrorPayload
-		_ = json.NewDecoder(r.Body).Decode(&e)
-		select {
-		case s.initErr <- e:
-		default:
-		}
+		// Accepted as Lambda does; the process then exits, which is what callers watch
+		// (Process.Exited), and its message is in the process's own output.
+		_, _ = io.Copy(io.Discard, r.Body)
 		accepted(w)
 	case r.Method == http.MethodPost && strings.HasPrefix(path, "invocation/"):
 		rest := strings.TrimPrefix(path, "invocation/")

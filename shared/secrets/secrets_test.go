@@ -17,6 +17,7 @@ import (
 	"github.com/lpmtls/lpmtls/shared/awsfake"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/secrets"
+	"github.com/lpmtls/lpmtls/shared/testenv"
 )
 
 var _ secrets.API = (*secretsmanager.Client)(nil)
@@ -123,15 +124,7 @@ func assertNoValues(t *testing.T, msg string, raw []byte) {
 
 func newSource(t *testing.T, id string) (*awsfake.Server, *secrets.Source) {
 	t.Helper()
-	srv, err := awsfake.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	cfg, err := srv.AWSConfig(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, cfg := testenv.AWS(t)
 	return srv, secrets.NewSource(secretsmanager.NewFromConfig(cfg), id)
 }
 
@@ -157,11 +150,7 @@ func TestSourceReadsEveryCall(t *testing.T) {
 func TestSourceByARNAndBinary(t *testing.T) {
 	srv, _ := newSource(t, "")
 	ctx := context.Background()
-	cfg, err := srv.AWSConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sm := secretsmanager.NewFromConfig(cfg)
+	sm := secretsmanager.NewFromConfig(srv.AWSConfig())
 	out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 		Name:         aws.String("bin/brand"),
 		SecretBinary: []byte(`{"accountId":42,"clientId":"cid","clientSecret":"cs"}`),

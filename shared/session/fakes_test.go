@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/testenv"
 )
 
 // clock is a frozen, manually advanced time source.
@@ -172,14 +172,6 @@ func (s *fakeStore) set(name, value string, secure bool) {
 
 func (s *fakeStore) setFail(err error) { s.mu.Lock(); s.fail = err; s.mu.Unlock() }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.b.Write(p) }
-func (b *syncBuf) String() string              { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
-
 const (
 	acct       = "90412233"
 	prefix     = "/lpmtls/test"
@@ -198,7 +190,7 @@ type env struct {
 	lp      *fakeLP
 	secrets *fakeSecrets
 	store   *fakeStore
-	logs    *syncBuf
+	logs    *testenv.LockedBuffer
 
 	mu     sync.Mutex
 	onTok  []string
@@ -215,7 +207,7 @@ func newEnv(t *testing.T) *env {
 		lp:      &fakeLP{clock: c, password: oldPass, domains: testDomains},
 		secrets: &fakeSecrets{creds: []lp.Credentials{{AccountID: acct, Username: "svc", Password: oldPass}}},
 		store:   newFakeStore(),
-		logs:    &syncBuf{},
+		logs:    &testenv.LockedBuffer{},
 	}
 	t.Cleanup(func() {
 		logs := e.logs.String()

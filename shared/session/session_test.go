@@ -162,22 +162,39 @@ func TestLeaseTwoManagersOneLogin(t *testing.T) {
 	fire := make(chan time.Time, 1)
 	b.after = func(d time.Duration) <-chan time.Time { waiting <- d; return fire }
 
-	aDone := make(chan Session, 1)
-	go func() { aDone <- mustGet(t, a) }()
+	// t.Fatal must run on the test goroutine: the Gets hand their results back.
+	type got struct {
+		s   Session
+		err error
+	}
+	get := func(m *Manager, done chan<- got) {
+		s, err := m.Get(context.Background())
+		done <- got{s, err}
+	}
+	aDone := make(chan got, 1)
+	go get(a, aDone)
 	<-e.lp.loginStarted // A holds the lease and is logging in
 
-	bDone := make(chan Session, 1)
-	go func() { bDone <- mustGet(t, b) }()
+	bDone := make(chan got, 1)
+	go get(b, bDone)
 	if d := <-waiting; d <= 0 || d > 5*time.Second {
 		t.Errorf("first pause = %v", d)
 	}
 	close(e.lp.release)
-	sa := <-aDone
+	ra := <-aDone
+	if ra.err != nil {
+		t.Fatalf("A: Get: %v", ra.err)
+	}
+	sa := ra.s
 	if _, ok := e.store.get(leaseParam); ok {
 		t.Errorf("lease still present after the winner published its token")
 	}
 	fire <- time.Time{}
-	sb := <-bDone
+	rb := <-bDone
+	if rb.err != nil {
+		t.Fatalf("B: Get: %v", rb.err)
+	}
+	sb := rb.s
 
 	if sa.Bearer != sb.Bearer {
 		t.Errorf("B did not reuse A's bearer")

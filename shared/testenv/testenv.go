@@ -11,12 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/lpmtls/lpmtls/shared/awsfake"
 	"github.com/lpmtls/lpmtls/shared/lpsim"
@@ -36,36 +38,52 @@ const (
 
 // Env is one test world.
 type Env struct {
-	Sim    *lpsim.Sim
-	AWS    *awsfake.Server
-	CAFile string
+	Sim *lpsim.Sim
+	AWS *awsfake.Server
+	// AWSConfig reaches AWS (the fake) without reading the environment.
+	AWSConfig aws.Config
+	CAFile    string
 	// MappedURL is a target URL with a certificate mapped for ServiceName.
 	MappedURL string
 }
 
-// New starts the simulator (user and OAuth client added, one mapping) and the AWS fakes
-// holding a login secret; everything stops at cleanup.
+// New is NewWith default simulator options.
 func New(t testing.TB) *Env {
 	t.Helper()
-	sim, err := lpsim.Start(lpsim.Options{})
+	return NewWith(t, lpsim.Options{})
+}
+
+// NewWith starts the simulator with o (user and OAuth client added, one mapping) and
+// the AWS fakes holding a login secret; everything stops at cleanup.
+func NewWith(t testing.TB, o lpsim.Options) *Env {
+	t.Helper()
+	sim, err := lpsim.Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	fake, err := awsfake.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
+	fake, cfg := AWS(t)
 	sim.AddUser(Username, Password)
 	sim.AddOAuthClient(ClientID, ClientSecret)
-	e := &Env{Sim: sim, AWS: fake, CAFile: filepath.Join(t.TempDir(), "ca.pem"), MappedURL: sim.TargetURL("/hooks/in?x=1")}
+	e := &Env{Sim: sim, AWS: fake, AWSConfig: cfg, CAFile: filepath.Join(t.TempDir(), "ca.pem"), MappedURL: sim.TargetURL("/hooks/in?x=1")}
 	if err := sim.WriteCAFile(e.CAFile); err != nil {
 		t.Fatal(err)
 	}
 	sim.AddMapping(ServiceName, e.MappedURL)
 	e.UseLoginSecret()
 	return e
+}
+
+// AWS starts the Secrets Manager and SSM fake, stops it at cleanup, and returns it with
+// an SDK config pointed at it that ignores the environment (AWS_PROFILE and the like).
+func AWS(t testing.TB) (*awsfake.Server, aws.Config) {
+	t.Helper()
+	fake, err := awsfake.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	return fake, fake.AWSConfig()
 }
 
 // UseLoginSecret stores a username/password secret.
@@ -95,7 +113,7 @@ func (e *Env) FunctionEnv(extra ...string) []string {
 // Function is one running bootstrap.
 type Function struct {
 	*runtimeapi.Process
-	logs *syncBuffer
+	logs *LockedBuffer
 }
 
 // Logs is everything the process wrote so far. Output travels through a pipe, so a line
@@ -105,7 +123,7 @@ func (f *Function) Logs() string { return f.logs.String() }
 
 // FinalLogs stops the process, which drains its output, and returns all of it.
 func (f *Function) FinalLogs() string {
-	_ = f.Stop()
+	f.Stop()
 	return f.logs.String()
 }
 
@@ -118,13 +136,13 @@ func (e *Env) Start(t testing.TB, name string, extra ...string) *Function {
 // StartBinary runs a built bootstrap with env and stops it, by PID, at cleanup.
 func StartBinary(t testing.TB, bin string, env []string) *Function {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &LockedBuffer{}
 	p, err := runtimeapi.StartProcess(bin, env, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &Function{Process: p, logs: logs}
-	t.Cleanup(func() { _ = p.Stop() })
+	t.Cleanup(p.Stop)
 	select {
 	case <-p.Ready():
 	case <-p.Exited():
@@ -181,45 +199,83 @@ func (f *Function) InvokeHTTP(t testing.TB, e events.APIGatewayV2HTTPRequest) ev
 	return r
 }
 
+// Build compiles functions/<name> for this machine as the Lambda build does for arm64
+// (no cgo, lambda.norpc, trimpath), once per test binary.
+func Build(t testing.TB, name string) string {
+	t.Helper()
+	return BuildPackage(t, "./functions/"+name, "CGO_ENABLED=0", "GOFLAGS=-tags=lambda.norpc -trimpath")
+}
+
+type buildResult struct {
+	once sync.Once
+	bin  string
+	out  []byte
+	err  error
+}
+
 var (
 	buildMu  sync.Mutex
 	builtDir string
-	built    = map[string]string{}
+	builds   = map[string]*buildResult{}
 )
 
-// Build compiles functions/<name> for this machine (as the Lambda build does for arm64:
-// lambda.norpc, no cgo) once per test binary.
-func Build(t testing.TB, name string) string {
+// BuildPackage runs `go build` of pkg (an import path, or ./path from the repository
+// root) with env (KEY=VALUE, after the test's own environment, so they win; build flags
+// go in GOFLAGS) and returns the binary. Each pkg+env is built once per test binary;
+// distinct ones build in parallel. The binary is named bootstrap in a directory named
+// after the package, as Lambda lays it out: runtimeapi takes the function name from
+// that directory. Call Main (or Cleanup) from TestMain to remove the binaries.
+func BuildPackage(t testing.TB, pkg string, env ...string) string {
 	t.Helper()
+	key := pkg + "\x00" + strings.Join(env, "\x00")
 	buildMu.Lock()
-	defer buildMu.Unlock()
-	if bin, ok := built[name]; ok {
-		return bin
-	}
 	if builtDir == "" {
 		dir, err := os.MkdirTemp("", "lpmtls-bin-")
 		if err != nil {
+			buildMu.Unlock()
 			t.Fatal(err)
 		}
 		builtDir = dir
 	}
-	bin := filepath.Join(builtDir, name, "bootstrap")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bin, "./functions/"+name)
-	cmd.Dir = RepoRoot(t)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building %s: %v\n%s", name, err, out)
+	r, ok := builds[key]
+	if !ok {
+		r = &buildResult{bin: filepath.Join(builtDir, strconv.Itoa(len(builds)), filepath.Base(pkg), "bootstrap")}
+		builds[key] = r
 	}
-	built[name] = bin
-	return bin
+	buildMu.Unlock()
+
+	root := RepoRoot(t)
+	r.once.Do(func() {
+		cmd := exec.Command(goTool(), "build", "-o", r.bin, pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), env...)
+		r.out, r.err = cmd.CombinedOutput()
+	})
+	if r.err != nil {
+		t.Fatalf("go build %s (%s): %v\n%s", pkg, strings.Join(env, " "), r.err, r.out)
+	}
+	return r.bin
 }
 
-// Cleanup removes built binaries; call it from TestMain after m.Run.
+// goTool is $GOROOT/bin/go when GOROOT names a toolchain, else go from PATH.
+func goTool() string {
+	if root := os.Getenv("GOROOT"); root != "" {
+		p := filepath.Join(root, "bin", "go")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "go"
+}
+
+// Cleanup removes built binaries; call it from TestMain after m.Run (Main does).
 func Cleanup() {
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if builtDir != "" {
 		os.RemoveAll(builtDir)
+		builtDir = ""
+		builds = map[string]*buildResult{}
 	}
 }
 
@@ -265,33 +321,45 @@ func SetHeader(e *events.APIGatewayV2HTTPRequest, name, value string) {
 	e.Headers[strings.ToLower(name)] = value
 }
 
-type syncBuffer struct {
+// LockedBuffer collects output written from several goroutines (a process's stdout
+// and stderr, concurrent loggers). The zero value is ready to use.
+type LockedBuffer struct {
+	// Limit, when positive, bounds what is kept: a write that would take the buffer past
+	// it drops everything before it first, so a long-running process cannot grow memory
+	// without limit.
+	Limit int
+
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+func (l *LockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.Limit > 0 && l.b.Len()+len(p) > l.Limit {
+		l.b.Reset()
+		l.b.WriteString("[earlier output dropped]\n")
+	}
+	return l.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// String is everything kept so far.
+func (l *LockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // StartFailing runs a bootstrap that is expected to fail during init and returns what
 // it wrote; it fails the test if the process becomes ready instead.
 func StartFailing(t testing.TB, bin string, env []string) string {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &LockedBuffer{}
 	p, err := runtimeapi.StartProcess(bin, env, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = p.Stop() }()
+	defer p.Stop()
 	select {
 	case <-p.Exited():
 		if p.ExitErr() == nil {
@@ -305,8 +373,8 @@ func StartFailing(t testing.TB, bin string, env []string) string {
 	return logs.String()
 }
 
-// Main runs a package's tests and removes the binaries Build made; call it from
-// TestMain in every package that builds functions.
+// Main runs a package's tests and removes the binaries Build and BuildPackage made;
+// call it from TestMain in every package that builds.
 func Main(m *testing.M) {
 	code := m.Run()
 	Cleanup()

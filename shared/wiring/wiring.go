@@ -43,6 +43,9 @@ type Options struct {
 	// HTTPClient defaults to lp.NewHTTPClient(); the local sandbox passes one that
 	// trusts the simulator's CA.
 	HTTPClient *http.Client
+	// AWS, when set, is used instead of loading the default configuration: tests and
+	// benchmarks point it at the in-process fakes without touching the environment.
+	AWS *aws.Config
 }
 
 // Build loads nothing from the network: it only assembles clients, so init stays fast
@@ -71,7 +74,9 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Deps, error) {
 		creds = secrets.Static{Creds: static}
 	}
 	needAWS := cfg.SecretID != "" || cfg.CachePrefix != ""
-	if needAWS {
+	if needAWS && o.AWS != nil {
+		d.AWS = *o.AWS
+	} else if needAWS {
 		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("loading AWS configuration: %w", err)
