@@ -13,6 +13,7 @@ import (
 
 	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/obs"
 	"github.com/lpmtls/lpmtls/shared/session"
 )
 
@@ -223,12 +224,8 @@ func (s *Service) Send(ctx context.Context, req *lp.ForwardRequest) (*lp.Forward
 
 // logAttrs describes a forward without its query string, which may carry secrets.
 func logAttrs(req *lp.ForwardRequest, start time.Time) []any {
-	target := req.URL
-	if u, err := url.Parse(req.URL); err == nil {
-		target = u.Scheme + "://" + u.Host + u.EscapedPath()
-	}
 	return []any{
-		slog.String("method", req.Method), slog.String("target", target),
+		slog.String("method", req.Method), slog.String("target", obs.URL(req.URL)),
 		slog.String("serviceName", req.ServiceName), slog.Int("bodyBytes", len(req.Body)),
 		slog.Float64("elapsedMs", float64(time.Since(start).Microseconds())/1000),
 	}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -123,7 +122,7 @@ func (c *Checker) Handle(ctx context.Context, input json.RawMessage) (any, error
 				level = slog.LevelWarn
 			}
 			log.Log(ctx, level, "mapping health check target", "account", res.AccountID,
-				"serviceName", it.ServiceName, "url", redactURL(it.URL), "configured", it.Configured)
+				"serviceName", it.ServiceName, "url", obs.URL(it.URL), "configured", it.Configured)
 		}
 		log.Info("mapping health check done", "account", res.AccountID, "source", source,
 			"checked", sum.Checked, "mappingsConfigured", sum.Configured, "mappingsMissing", sum.Missing)
@@ -272,7 +271,7 @@ func ValidateTargets(pairs []lp.Mapping) error {
 		if err := mapping.ValidatePairs([]lp.Mapping{p}); err != nil {
 			reason := apierr.From(err).Message
 			reason = strings.TrimPrefix(reason, "item 0: ")
-			problems = append(problems, fmt.Sprintf("target %d (serviceName %q, url %q): %s", i+1, p.ServiceName, redactURL(p.URL), reason))
+			problems = append(problems, fmt.Sprintf("target %d (serviceName %q, url %q): %s", i+1, p.ServiceName, obs.URL(p.URL), reason))
 		}
 	}
 	if len(problems) > 0 {
@@ -280,20 +279,6 @@ func ValidateTargets(pairs []lp.Mapping) error {
 			"invalid health-check targets: %s", strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-// redactURL is a target URL as logs and error texts show it: scheme://host/path, with
-// "?…" for a query, which may carry a token. Userinfo and the fragment are left out too.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	s := u.Scheme + "://" + u.Host + u.EscapedPath()
-	if u.RawQuery != "" || u.ForceQuery {
-		s += "?…"
-	}
-	return s
 }
 
 // metricLevel is INFO, or the filter level when that is higher.

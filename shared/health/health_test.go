@@ -324,20 +324,6 @@ func TestMetricLineSurvivesLambdaLogFilter(t *testing.T) {
 	}
 }
 
-func TestRedactURL(t *testing.T) {
-	for raw, want := range map[string]string{
-		"https://a.example/in":                    "https://a.example/in",
-		"https://a.example":                       "https://a.example",
-		"https://a.example:8443/p%20q?token=s3c":  "https://a.example:8443/p%20q?…",
-		"https://a.example/in?":                   "https://a.example/in?…",
-		"https://user:pw@a.example/in#frag-token": "https://a.example/in",
-		"http://[::1/x?token=s3c":                 "(unparsable URL)",
-	} {
-		if got := redactURL(raw); got != want {
-			t.Errorf("redactURL(%q) = %q, want %q", raw, got, want)
-		}
-	}
-}
 
 // TestQueryStaysOutOfLogs: a target's query string (it may carry a token) reaches
 // neither the logs nor an error text, while the summary keeps the full URL.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -92,4 +93,18 @@ func Logger(ctx context.Context, base *slog.Logger) *slog.Logger {
 		return base.With("requestId", lc.AwsRequestID)
 	}
 	return base
+}
+
+// URL is a URL as logs and error texts show it: scheme://host/path, with "?…" for a
+// query, which may carry a token. Userinfo and the fragment are left out too.
+func URL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	s := u.Scheme + "://" + u.Host + u.EscapedPath()
+	if u.RawQuery != "" || u.ForceQuery {
+		s += "?…"
+	}
+	return s
 }

@@ -285,3 +285,18 @@ func BenchmarkLogNoSecretMatch(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://a.example/in":                    "https://a.example/in",
+		"https://a.example":                       "https://a.example",
+		"https://a.example:8443/p%20q?token=s3c":  "https://a.example:8443/p%20q?…",
+		"https://a.example/in?":                   "https://a.example/in?…",
+		"https://user:pw@a.example/in#frag-token": "https://a.example/in",
+		"http://[::1/x?token=s3c":                 "(unparsable URL)",
+	} {
+		if got := URL(raw); got != want {
+			t.Errorf("URL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}

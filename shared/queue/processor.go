@@ -7,7 +7,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -265,7 +264,7 @@ func (p *Processor) process(ctx, workCtx context.Context, rec *events.SQSMessage
 	}
 	target := ""
 	if msg != nil && msg.URL != "" {
-		target = redactURL(msg.URL)
+		target = obs.URL(msg.URL)
 	}
 	ok := true
 	recorded := ""
@@ -522,19 +521,6 @@ func attempt(rec *events.SQSMessage) int {
 		return 1
 	}
 	return n
-}
-
-// redactURL drops the query, which may carry secrets, for logs ("?…" says there was one).
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	s := u.Scheme + "://" + u.Host + u.EscapedPath()
-	if u.RawQuery != "" || u.ForceQuery {
-		s += "?…"
-	}
-	return s
 }
 
 func str(s string) types.MessageAttributeValue {
