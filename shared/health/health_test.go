@@ -324,7 +324,6 @@ func TestMetricLineSurvivesLambdaLogFilter(t *testing.T) {
 	}
 }
 
-
 // TestQueryStaysOutOfLogs: a target's query string (it may carry a token) reaches
 // neither the logs nor an error text, while the summary keeps the full URL.
 func TestQueryStaysOutOfLogs(t *testing.T) {
