@@ -443,3 +443,38 @@ func TestSQSSampleEvent(t *testing.T) {
 		t.Fatalf("counts %+v", c)
 	}
 }
+
+// A large base64 body is decoded while it is sent, and still replayed whole when the
+// gateway refuses the bearer and the call is retried after a new login.
+func TestLargeBinaryBodyStreamedAndReplayed(t *testing.T) {
+	env := testenv.New(t)
+	f := env.Start(t, "forward")
+	payload := make([]byte, 3<<20)
+	if _, err := rand.Read(payload); err != nil {
+		t.Fatal(err)
+	}
+	url := env.Sim.TargetURL("/files/upload")
+	env.Sim.AddMapping(testenv.ServiceName, url)
+	ev := testenv.HTTPEvent(t, "forward-binary.json")
+	testenv.SetHeader(&ev, "lp-forward-url", url)
+	ev.Body = base64.StdEncoding.EncodeToString(payload)
+	f.InvokeHTTP(t, forwardEvent(t, env.MappedURL)) // log in first, so the revocation bites
+	env.Sim.RevokeTokens()
+	env.Sim.ResetCounts()
+	r := f.InvokeHTTP(t, ev)
+	if r.StatusCode != 200 || !r.IsBase64Encoded {
+		t.Fatalf("status %d base64=%v body %.200s", r.StatusCode, r.IsBase64Encoded, r.Body)
+	}
+	got, err := base64.StdEncoding.DecodeString(r.Body)
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("body changed (err %v, %d bytes back)", err, len(got))
+	}
+	if c := env.Sim.Counts(); c.Forwards != 2 || c.Logins != 1 || c.TargetRequests != 1 {
+		t.Fatalf("want one refused forward, a login and a replay: %+v", c)
+	}
+	// Not base64 at all: refused before anything is sent.
+	ev.Body = strings.Repeat("%", 2<<20)
+	if r := f.InvokeHTTP(t, ev); r.StatusCode != 400 || code(t, r) != "invalid_body" {
+		t.Fatalf("bad base64: %d %.200s", r.StatusCode, r.Body)
+	}
+}

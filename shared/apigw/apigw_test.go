@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -364,4 +365,53 @@ func BenchmarkFromV2Binary(b *testing.B) {
 
 func sizeName(n int) string {
 	return map[int]string{1 << 20: "1MiB", 5 << 20: "5MiB"}[n]
+}
+
+func TestBodyStream(t *testing.T) {
+	raw := bytes.Repeat([]byte{0, 1, 2, 250, 251, 252}, 100_000)
+	open, n, err := BodyStream(base64.StdEncoding.EncodeToString(raw))
+	if err != nil || n != int64(len(raw)) {
+		t.Fatalf("n %d err %v", n, err)
+	}
+	for range 2 { // every call decodes afresh
+		got, err := io.ReadAll(open())
+		if err != nil || !bytes.Equal(got, raw) {
+			t.Fatalf("round trip: %v", err)
+		}
+	}
+	if _, _, err := BodyStream("not*base64"); err == nil {
+		t.Fatal("invalid base64 accepted")
+	}
+}
+
+// The chunked reader must agree with the standard decoder on every length and on
+// malformed input, wherever the bad byte falls relative to a chunk.
+func TestB64ReaderMatchesStd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, size := range []int{0, 1, 2, 3, 47, b64Chunk/4*3 - 1, b64Chunk / 4 * 3, b64Chunk/4*3 + 1, 3*b64Chunk + 5} {
+		raw := make([]byte, size)
+		for i := range raw {
+			raw[i] = byte(rng.IntN(256))
+		}
+		enc := base64.StdEncoding.EncodeToString(raw)
+		got, err := io.ReadAll(newB64Reader(enc))
+		if err != nil || !bytes.Equal(got, raw) {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		if size > 10 {
+			bad := []byte(enc)
+			bad[len(bad)/2] = '*'
+			if _, err := io.ReadAll(newB64Reader(string(bad))); err == nil {
+				t.Fatalf("size %d: malformed input accepted", size)
+			}
+		}
+	}
+	// Wrapped lines fall back to the standard decoder.
+	open, n, err := BodyStream("AAEC\r\n/f7/")
+	if err != nil || n != 6 {
+		t.Fatalf("wrapped: n %d err %v", n, err)
+	}
+	if got, _ := io.ReadAll(open()); !bytes.Equal(got, []byte{0, 1, 2, 0xfd, 0xfe, 0xff}) {
+		t.Fatalf("wrapped: %v", got)
+	}
 }

@@ -5,6 +5,7 @@ package forward
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -46,6 +47,10 @@ type Input struct {
 	StopIfCertificateNotFound *bool
 	Header                    http.Header
 	Body                      []byte
+	// BodyReader and BodyLength replace Body for a body decoded while it is sent (see
+	// lp.ForwardRequest).
+	BodyReader func() io.Reader
+	BodyLength int64
 }
 
 var allowedMethods = map[string]bool{
@@ -84,9 +89,13 @@ func (p Policy) Validate(in Input) (*lp.ForwardRequest, error) {
 		return nil, apierr.Input(http.StatusForbidden, apierr.CodeURLNotAllowed,
 			"the target URL is not in FORWARD_ALLOWED_URLS")
 	}
-	if p.MaxBodyBytes > 0 && len(in.Body) > p.MaxBodyBytes {
+	size := int64(len(in.Body))
+	if in.BodyReader != nil {
+		size = in.BodyLength
+	}
+	if p.MaxBodyBytes > 0 && size > int64(p.MaxBodyBytes) {
 		return nil, apierr.Input(http.StatusRequestEntityTooLarge, apierr.CodeBodyTooLarge,
-			"the body is %d bytes; the limit is %d", len(in.Body), p.MaxBodyBytes)
+			"the body is %d bytes; the limit is %d", size, p.MaxBodyBytes)
 	}
 	service := strings.TrimSpace(in.ServiceName)
 	if service == "" {
@@ -112,6 +121,8 @@ func (p Policy) Validate(in Input) (*lp.ForwardRequest, error) {
 		StopIfCertificateNotFound: stop,
 		Header:                    endToEnd(in.Header),
 		Body:                      in.Body,
+		BodyReader:                in.BodyReader,
+		BodyLength:                in.BodyLength,
 	}, nil
 }
 
@@ -226,7 +237,7 @@ func (s *Service) Send(ctx context.Context, req *lp.ForwardRequest) (*lp.Forward
 func logAttrs(req *lp.ForwardRequest, start time.Time) []any {
 	return []any{
 		slog.String("method", req.Method), slog.String("target", obs.URL(req.URL)),
-		slog.String("serviceName", req.ServiceName), slog.Int("bodyBytes", len(req.Body)),
+		slog.String("serviceName", req.ServiceName), slog.Int64("bodyBytes", req.BodySize()),
 		slog.Float64("elapsedMs", float64(time.Since(start).Microseconds())/1000),
 	}
 }

@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -31,7 +32,11 @@ func (s *Service) HandleHTTP(ctx context.Context, e *events.APIGatewayV2HTTPRequ
 	ctx, cancel := apigw.WithDeadline(ctx, e, start)
 	defer cancel()
 	log := obs.Logger(ctx, s.logger())
-	in, err := apigw.FromV2(e)
+	ev, stream, streamLen, err := largeBodyAside(e)
+	var in *apigw.Request
+	if err == nil {
+		in, err = apigw.FromV2(ev)
+	}
 	if err != nil {
 		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidBody, "the request body is not valid base64").HTTPResponse()
 	}
@@ -47,6 +52,8 @@ func (s *Service) HandleHTTP(ctx context.Context, e *events.APIGatewayV2HTTPRequ
 		StopIfCertificateNotFound: stop,
 		Header:                    in.Header,
 		Body:                      in.Body,
+		BodyReader:                stream,
+		BodyLength:                streamLen,
 	})
 	if err != nil {
 		ae := apierr.From(err)
@@ -61,9 +68,9 @@ func (s *Service) HandleHTTP(ctx context.Context, e *events.APIGatewayV2HTTPRequ
 	}
 	attrs := logAttrs(req, start)
 	if len(req.Body) >= largeBody {
-		// The request body is spent. Collect it before the response is base64-encoded,
-		// so a large request and a large response do not peak together in memory (a
-		// few milliseconds here against a body that took far longer to transfer).
+		// A large plain-text request body is spent. Collect it before the response is
+		// encoded, so a large request and a large response do not peak together in
+		// memory (a few milliseconds against a body that took far longer to transfer).
 		req.Body, in = nil, nil
 		runtime.GC()
 	}
@@ -80,9 +87,26 @@ func (s *Service) HandleHTTP(ctx context.Context, e *events.APIGatewayV2HTTPRequ
 	return out
 }
 
-// largeBody is the request size from which HandleHTTP frees the request before
-// encoding the response.
+// largeBody is the request size from which HandleHTTP streams a base64 body to the
+// gateway (decoding it as it goes) and frees a plain one before encoding the response.
 const largeBody = 1 << 20
+
+// largeBodyAside keeps a large base64 body out of the decoded request: it returns a
+// copy of the event without its body, and a reader that decodes the original body on
+// each attempt (the replay after a re-login included). Smaller bodies are decoded as
+// usual. The base64 text is held by the event anyway; a decoded copy would add its size.
+func largeBodyAside(e *events.APIGatewayV2HTTPRequest) (*events.APIGatewayV2HTTPRequest, func() io.Reader, int64, error) {
+	if !e.IsBase64Encoded || len(e.Body) < largeBody {
+		return e, nil, 0, nil
+	}
+	open, n, err := apigw.BodyStream(e.Body)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	bodiless := *e
+	bodiless.Body, bodiless.IsBase64Encoded = "", false
+	return &bodiless, open, n, nil
+}
 
 // MaxResponseBytes is the synchronous Lambda response limit (6 MB) less room for what
 // the runtime adds around the payload.

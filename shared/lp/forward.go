@@ -66,6 +66,11 @@ func (c *Client) Forward(ctx context.Context, d Domains, accountID, bearer strin
 	if err != nil {
 		return nil, err
 	}
+	if r.BodyReader != nil && r.BodyLength > 0 {
+		req.Body = io.NopCloser(r.BodyReader())
+		req.ContentLength = r.BodyLength
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(r.BodyReader()), nil }
+	}
 	// The caller's User-Agent is the target's business; ours is only the default.
 	if err := copyRequestHeaders(req.Header, r.Header); err != nil {
 		return nil, err

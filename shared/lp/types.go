@@ -6,6 +6,7 @@ package lp
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"time"
 )
@@ -116,6 +117,19 @@ type ForwardRequest struct {
 	// Header holds end-to-end headers for the target (Content-Type, Accept, X-...).
 	Header http.Header
 	Body   []byte
+	// BodyReader, when set, replaces Body: it returns the body afresh for every attempt
+	// (the replay after a re-login included) and BodyLength is its exact size. A large
+	// body can then be decoded while it is sent instead of held decoded in memory.
+	BodyReader func() io.Reader
+	BodyLength int64
+}
+
+// BodySize is the size of the body, whichever way it is held.
+func (r *ForwardRequest) BodySize() int64 {
+	if r.BodyReader != nil {
+		return r.BodyLength
+	}
+	return int64(len(r.Body))
 }
 
 // ForwardResponse is what the target answered, relayed by the gateway.
