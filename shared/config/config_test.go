@@ -209,6 +209,7 @@ func TestInvalidVariables(t *testing.T) {
 		{"max body zero", "FORWARD_MAX_BODY_BYTES", "0"},
 		{"max body text", "FORWARD_MAX_BODY_BYTES", "6MB"},
 		{"concurrency 0", "FORWARD_CONCURRENCY", "0"},
+		{"service name with a space", "LP_SERVICE_NAME", "WEB HOOKS"},
 		{"concurrency 101", "FORWARD_CONCURRENCY", "101"},
 		{"results relative", "RESULTS_QUEUE_URL", "results"},
 		{"dlq scheme", "DLQ_URL", "sqs://queue"},
