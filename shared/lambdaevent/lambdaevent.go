@@ -31,32 +31,35 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
-type probe struct {
-	HTTPMethod     string `json:"httpMethod"`
-	RequestContext *struct {
-		HTTP *struct {
-			Method string `json:"method"`
-		} `json:"http"`
-	} `json:"requestContext"`
-	Records []struct {
-		EventSource string `json:"eventSource"`
-	} `json:"Records"`
-}
-
-// Detect reads just enough of payload to name its kind.
+// Detect reads just enough of payload to name its kind. Keys are matched exactly, as
+// the event formats spell them (encoding/json would match "records" to Records), so a
+// schedule input that happens to use such a word is still a schedule input.
 func Detect(payload []byte) Kind {
-	var p probe
-	if err := json.Unmarshal(payload, &p); err != nil {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &top); err != nil || top == nil {
 		return Unknown
 	}
-	switch {
-	case p.RequestContext != nil && p.RequestContext.HTTP != nil && p.RequestContext.HTTP.Method != "":
-		return HTTP
-	case len(p.Records) > 0 && p.Records[0].EventSource == "aws:sqs":
-		return SQS
-	case len(p.Records) > 0, p.HTTPMethod != "", p.RequestContext != nil:
-		// Other event sources (SNS, REST API v1, ALB) are not served: say so rather
-		// than mistake them for a schedule.
+	if rc, ok := top["requestContext"]; ok {
+		var ctx map[string]json.RawMessage
+		if json.Unmarshal(rc, &ctx) == nil {
+			var http struct {
+				Method string `json:"method"`
+			}
+			if h, ok := ctx["http"]; ok && json.Unmarshal(h, &http) == nil && http.Method != "" {
+				return HTTP
+			}
+		}
+		// REST API v1 and ALB events: not served, and not a schedule either.
+		return Unknown
+	}
+	if recs, ok := top["Records"]; ok {
+		var rs []map[string]json.RawMessage
+		if json.Unmarshal(recs, &rs) == nil && len(rs) > 0 && string(rs[0]["eventSource"]) == `"aws:sqs"` {
+			return SQS
+		}
+		return Unknown // SNS, S3, DynamoDB streams, ...
+	}
+	if _, ok := top["httpMethod"]; ok {
 		return Unknown
 	}
 	return Schedule

@@ -17,6 +17,10 @@ func TestDetect(t *testing.T) {
 		{"not json", `hello`, Unknown},
 		{"array", `[1,2]`, Unknown},
 		{"rest api v1", `{"httpMethod":"GET","requestContext":{"stage":"prod"}}`, Unknown},
+		{"schedule input with lower-case records", `{"records":[{"eventSource":"aws:sqs"}],"targets":[]}`, Schedule},
+		{"schedule input with RequestContext", `{"RequestContext":{"http":{"method":"GET"}}}`, Schedule},
+		{"empty Records", `{"Records":[]}`, Unknown},
+		{"null", `null`, Unknown},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package obs
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -300,3 +301,35 @@ func TestURL(t *testing.T) {
 		}
 	}
 }
+
+// Values the JSON handler renders differently from fmt (through pointers, as base64,
+// via MarshalJSON or a hiding String method) must not smuggle a registered secret out.
+func TestRedactsSecretsInComplexValues(t *testing.T) {
+	const secret = "cplx-secret-Zt81-value"
+	RegisterSecret(secret)
+	type inner struct{ Token string }
+	type outer struct{ In *inner }
+	cases := map[string]any{
+		"pointer":       outer{In: &inner{Token: secret}},
+		"bytes":         []byte("prefix " + secret),
+		"map of ptr":    map[string]*inner{"a": {Token: secret}},
+		"hiding str":    hider{secret},
+		"marshaler":     marshaler{secret},
+		"wrapped error": fmt.Errorf("call failed: %w", errors.New("token "+secret)),
+	}
+	for name, v := range cases {
+		var buf bytes.Buffer
+		NewLogger(&buf, slog.LevelInfo).Info("x", "v", v)
+		if strings.Contains(buf.String(), secret) || strings.Contains(buf.String(), base64.StdEncoding.EncodeToString([]byte("prefix "+secret))) {
+			t.Errorf("%s: secret in %s", name, buf.String())
+		}
+	}
+}
+
+type hider struct{ s string }
+
+func (hider) String() string { return "hider" }
+
+type marshaler struct{ s string }
+
+func (m marshaler) MarshalJSON() ([]byte, error) { return []byte(`{"t":"` + m.s + `"}`), nil }

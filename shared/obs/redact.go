@@ -2,6 +2,7 @@ package obs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -105,11 +106,19 @@ func redactAttr(a slog.Attr) slog.Attr {
 			return slog.Attr{Key: a.Key, Value: v}
 		}
 		// Errors, Stringers and structs are rendered by the JSON handler in ways we cannot
-		// intercept; render them here (fmt recovers from panicking methods) and only
-		// replace the value when it actually carries a secret.
-		text := fmt.Sprint(v.Any())
+		// intercept (MarshalJSON, Error(), json.Marshal through pointers, []byte as
+		// base64). Render them every way that could show a secret and, when one does,
+		// keep the fmt text with the secret replaced, or drop the value if only a
+		// rendering we cannot edit shows it.
+		x := v.Any()
+		text := fmt.Sprint(x)
 		if r := redactString(text); r != text {
 			return slog.String(a.Key, r)
+		}
+		for _, other := range renderings(x) {
+			if redactString(other) != other {
+				return slog.String(a.Key, Redacted)
+			}
 		}
 	}
 	return slog.Attr{Key: a.Key, Value: v}
@@ -185,4 +194,41 @@ func (h *redactingHandler) Handle(ctx context.Context, r slog.Record) error {
 	nr := slog.NewRecord(r.Time, r.Level, redactString(r.Message), r.PC)
 	nr.AddAttrs(attrs...)
 	return h.inner.Handle(ctx, nr)
+}
+
+// renderings are the texts other than fmt.Sprint under which a value can reach a JSON
+// log: its JSON encoding (which follows pointers and calls MarshalJSON), its error text,
+// and a byte slice read as text (JSON writes it as base64, which hides nothing from a
+// reader who decodes it).
+func renderings(x any) []string {
+	var out []string
+	if b, ok := x.([]byte); ok {
+		out = append(out, string(b))
+	}
+	if e, ok := x.(error); ok {
+		out = append(out, safeError(e))
+	}
+	if b, err := safeJSON(x); err == nil {
+		out = append(out, string(b))
+	}
+	out = append(out, fmt.Sprintf("%+v", x))
+	return out
+}
+
+func safeError(e error) (s string) {
+	defer func() {
+		if recover() != nil {
+			s = ""
+		}
+	}()
+	return e.Error()
+}
+
+func safeJSON(x any) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("marshal panicked: %v", r)
+		}
+	}()
+	return json.Marshal(x)
 }

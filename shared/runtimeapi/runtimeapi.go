@@ -116,9 +116,19 @@ func (s *Server) Invoke(ctx context.Context, payload []byte, timeout time.Durati
 	case r := <-inv.done:
 		return r, nil
 	case <-ctx.Done():
+		s.mu.Lock()
+		delete(s.pending, inv.id)
+		s.mu.Unlock()
 		return Result{}, ctx.Err()
 	case <-s.closed:
 		return Result{}, errors.New("runtimeapi: closed")
+	}
+}
+
+func (s *Server) requeue(inv *invocation) {
+	select {
+	case s.queue <- inv:
+	case <-s.closed:
 	}
 }
 
@@ -156,6 +166,12 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	case <-s.closed:
+		return
+	}
+	if r.Context().Err() != nil {
+		// The runtime hung up as the invocation arrived: hand it to the next poll
+		// rather than write it to nobody.
+		go s.requeue(inv)
 		return
 	}
 	s.mu.Lock()
