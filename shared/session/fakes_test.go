@@ -27,26 +27,44 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// fakeLP issues bearers "bearer-N-s3cr3t" valid for an hour. Login fails with a 401
-// when the password is not the current one; it blocks on release when that is set.
+// fakeLP issues bearers "bearer-N-s3cr3t" valid for an hour (ttl when set). Login
+// fails with loginErr when set, else with a 401 when the password is not the current
+// one; it blocks on release when that is set.
 type fakeLP struct {
 	clock *clock
 
-	mu           sync.Mutex
-	logins       int
-	discovers    int
-	password     string // accepted password
-	discoverErr  error
-	domains      lp.Domains
-	issued       []string
-	loginStarted chan struct{} // receives once per login, if set
-	release      chan struct{} // login waits for it, if set
+	mu              sync.Mutex
+	logins          int
+	discovers       int
+	password        string // accepted password
+	ttl             time.Duration
+	loginErr        error
+	discoverErr     error
+	domains         lp.Domains
+	issued          []string
+	loginStarted    chan struct{} // receives once per login, if set
+	release         chan struct{} // login waits for it, if set
+	discoverStarted chan struct{} // receives once per discovery, if set
+	discoverRelease chan struct{} // discovery waits for it, if set
 }
 
 func (f *fakeLP) Discover(ctx context.Context, acct string) (lp.Domains, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.discovers++
+	started, release := f.discoverStarted, f.discoverRelease
+	f.mu.Unlock()
+	if started != nil {
+		started <- struct{}{}
+	}
+	if release != nil {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.discoverErr != nil {
 		return nil, f.discoverErr
 	}
@@ -73,12 +91,19 @@ func (f *fakeLP) Login(ctx context.Context, d lp.Domains, cred lp.Credentials) (
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.loginErr != nil {
+		return lp.Token{}, f.loginErr
+	}
 	if cred.Password != f.password {
 		return lp.Token{}, &lp.Error{Kind: lp.KindAuth, Op: "login", Status: 401, Message: "invalid credentials"}
 	}
 	b := fmt.Sprintf("bearer-%d-s3cr3t", len(f.issued)+1)
 	f.issued = append(f.issued, b)
-	return lp.Token{Bearer: b, ExpiresAt: f.clock.Now().Add(time.Hour)}, nil
+	ttl := time.Hour
+	if f.ttl > 0 {
+		ttl = f.ttl
+	}
+	return lp.Token{Bearer: b, ExpiresAt: f.clock.Now().Add(ttl)}, nil
 }
 
 func (f *fakeLP) counts() (logins, discovers int) {
@@ -109,7 +134,8 @@ type param struct {
 	secure bool
 }
 
-// fakeStore is an in-memory ParameterStore with a failure switch.
+// fakeStore is an in-memory ParameterStore with a failure switch. The hooks, set
+// before the store is used, run outside its lock and may call back into it.
 type fakeStore struct {
 	mu      sync.Mutex
 	params  map[string]param
@@ -117,11 +143,19 @@ type fakeStore struct {
 	gets    int
 	puts    int
 	deleted []string
+
+	beforePut func(name string, overwrite bool)
+	afterPut  func(name string, overwrite bool, err error)
+	onGet     func(ctx context.Context, name string)
+	onDelete  func(ctx context.Context, name string)
 }
 
 func newFakeStore() *fakeStore { return &fakeStore{params: map[string]param{}} }
 
 func (s *fakeStore) Get(ctx context.Context, name string) (string, bool, error) {
+	if s.onGet != nil {
+		s.onGet(ctx, name)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gets++
@@ -132,7 +166,13 @@ func (s *fakeStore) Get(ctx context.Context, name string) (string, bool, error) 
 	return p.value, ok, nil
 }
 
-func (s *fakeStore) Put(ctx context.Context, name, value string, secure, overwrite bool) error {
+func (s *fakeStore) Put(ctx context.Context, name, value string, secure, overwrite bool) (err error) {
+	if s.beforePut != nil {
+		s.beforePut(name, overwrite)
+	}
+	if s.afterPut != nil {
+		defer func() { s.afterPut(name, overwrite, err) }()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.puts++
@@ -147,6 +187,9 @@ func (s *fakeStore) Put(ctx context.Context, name, value string, secure, overwri
 }
 
 func (s *fakeStore) Delete(ctx context.Context, name string) error {
+	if s.onDelete != nil {
+		s.onDelete(ctx, name)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.deleted = append(s.deleted, name)
@@ -171,6 +214,8 @@ func (s *fakeStore) set(name, value string, secure bool) {
 }
 
 func (s *fakeStore) setFail(err error) { s.mu.Lock(); s.fail = err; s.mu.Unlock() }
+
+func (s *fakeStore) remove(name string) { s.mu.Lock(); delete(s.params, name); s.mu.Unlock() }
 
 const (
 	acct       = "90412233"
@@ -258,6 +303,13 @@ func (e *env) manager(mod ...func(*Options)) *Manager {
 func (e *env) plantToken(bearer string, exp time.Time) {
 	e.stored = append(e.stored, bearer)
 	e.store.set(tokenParam, fmt.Sprintf(`{"bearer":%q,"expiresAt":%q}`, bearer, exp.Format(time.RFC3339Nano)), true)
+}
+
+// plantIssuedToken stores a token in the current format, with its issue time.
+func (e *env) plantIssuedToken(bearer string, issued, exp time.Time) {
+	e.stored = append(e.stored, bearer)
+	e.store.set(tokenParam, fmt.Sprintf(`{"bearer":%q,"expiresAt":%q,"issuedAt":%q}`,
+		bearer, exp.Format(time.RFC3339Nano), issued.Format(time.RFC3339Nano)), true)
 }
 
 func (e *env) plantDomains(at time.Time) {

@@ -62,6 +62,17 @@ type Options struct {
 	// LeaseTTL bounds how long a process holds the login lease and how long others
 	// wait for its token. Default 5s.
 	LeaseTTL time.Duration
+	// ReloginInterval limits Do's re-login after a 401. A target's own 401 cannot be
+	// told from the gateway's, so a 401 on a bearer that such a re-login produced less
+	// than this ago is returned as is, unless the gateway accepted that bearer since (it
+	// was then revoked) and no other re-login happened in the interval: at most two
+	// re-logins per interval. Default 30s.
+	ReloginInterval time.Duration
+	// AuthFailureBackoff is how long no login is tried after LivePerson refused the
+	// credentials (or blocked the user) and the secret held nothing new; the secret is
+	// re-read at most once in that time. A throttled login waits max(Retry-After, 5s).
+	// Default 30s.
+	AuthFailureBackoff time.Duration
 	// IsExists recognises the store's "already exists" error.
 	// Default: errors.Is(err, ErrParameterExists).
 	IsExists func(error) bool
@@ -111,10 +122,18 @@ type Manager struct {
 	sf     singleflight.Group
 	holder string // identifies this process in the lease value
 
-	mu       sync.Mutex // guards cred, credOK, rejected and snapshot replacement
+	mu       sync.Mutex // guards cred, credOK, rejected, block, secretFresh and snapshot replacement
 	cred     lp.Credentials
 	credOK   bool
 	rejected string // last bearer the gateway refused; never taken back from the store
+	// block, when set, is a refused or throttled login: until block.until no login is
+	// tried and its error is answered instead.
+	block *loginBlock
+	// secretFresh: the login gate has just re-read the secret, so login need not.
+	secretFresh bool
+
+	// forced is the last bearer Do obtained by a re-login after a 401.
+	forced atomic.Pointer[forcedLogin]
 
 	// after is the timer used while waiting for another process's token; tests
 	// replace it to drive the wait without sleeping.
@@ -133,6 +152,12 @@ func New(o Options) *Manager {
 	}
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = 5 * time.Second
+	}
+	if o.ReloginInterval <= 0 {
+		o.ReloginInterval = 30 * time.Second
+	}
+	if o.AuthFailureBackoff <= 0 {
+		o.AuthFailureBackoff = 30 * time.Second
 	}
 	if o.IsExists == nil {
 		o.IsExists = func(err error) bool { return errors.Is(err, ErrParameterExists) }
@@ -169,13 +194,14 @@ func (m *Manager) Get(ctx context.Context) (Session, error) {
 	}
 	ch := m.sf.DoChan("session", func() (any, error) {
 		// The shared work must not die when the first caller gives up while others still
-		// wait, but it keeps that caller's deadline so it cannot outlive the invocation.
-		sctx := context.WithoutCancel(ctx)
-		if dl, ok := ctx.Deadline(); ok {
-			var cancel context.CancelFunc
-			sctx, cancel = context.WithDeadline(sctx, dl)
-			defer cancel()
+		// wait, but it keeps that caller's deadline so it cannot outlive the invocation,
+		// and without one it is still bounded: a stalled call must not hold the key.
+		dl, ok := ctx.Deadline()
+		if !ok {
+			dl = time.Now().Add(maxFlight) // deadlines are on the real clock, not Options.Now
 		}
+		sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), dl)
+		defer cancel()
 		return m.refresh(sctx)
 	})
 	select {
@@ -197,9 +223,15 @@ func (m *Manager) warm(now time.Time) (*snapshot, bool) {
 	return s, false
 }
 
+// maxFlight bounds a shared refresh whose first caller set no deadline (a Lambda
+// invocation always has one).
+const maxFlight = time.Minute
+
 // Do runs fn with a session. When fn fails with a gateway 401 the bearer is
 // invalidated in both tiers and fn runs exactly once more with a new one; fn must be
-// replayable. Any other error, and a second 401, is returned as is.
+// replayable. Any other error, and a second 401, is returned as is. So is a 401 on a
+// bearer that such a re-login produced moments ago (see Options.ReloginInterval): it
+// is most likely the target's own, and logging in again would not cure it.
 func (m *Manager) Do(ctx context.Context, fn func(ctx context.Context, s Session) error) error {
 	s, err := m.Get(ctx)
 	if err != nil {
@@ -207,6 +239,11 @@ func (m *Manager) Do(ctx context.Context, fn func(ctx context.Context, s Session
 	}
 	err = fn(ctx, s)
 	if !isUnauthorized(err) {
+		m.noteAccepted(s.Bearer, err)
+		return err
+	}
+	if !m.mayRelogin(s.Bearer) {
+		m.o.Logger.DebugContext(ctx, "401 on a bearer obtained by a re-login moments ago; not logging in again", "account", s.AccountID)
 		return err
 	}
 	m.o.Logger.WarnContext(ctx, "liveperson rejected the bearer; logging in again", "account", s.AccountID)
@@ -215,7 +252,62 @@ func (m *Manager) Do(ctx context.Context, fn func(ctx context.Context, s Session
 	if err != nil {
 		return err
 	}
-	return fn(ctx, s)
+	m.noteForced(s.Bearer)
+	err = fn(ctx, s)
+	m.noteAccepted(s.Bearer, err)
+	return err
+}
+
+// forcedLogin is a bearer Do obtained after a 401.
+type forcedLogin struct {
+	bearer string
+	at     time.Time
+	prevAt time.Time // when the re-login before this one happened (zero: none)
+	// accepted: a call with this bearer went through the gateway since, so a later
+	// 401 on it may be a real revocation.
+	accepted atomic.Bool
+}
+
+// mayRelogin says whether a 401 on bearer may invalidate it and log in again.
+func (m *Manager) mayRelogin(bearer string) bool {
+	f := m.forced.Load()
+	if f == nil || f.bearer != bearer {
+		return true
+	}
+	now := m.o.Now()
+	if !now.Before(f.at.Add(m.o.ReloginInterval)) {
+		return true
+	}
+	return f.accepted.Load() && !now.Before(f.prevAt.Add(m.o.ReloginInterval))
+}
+
+func (m *Manager) noteForced(bearer string) {
+	now := m.o.Now()
+	for {
+		old := m.forced.Load()
+		if old != nil && old.bearer == bearer {
+			return // concurrent 401s sharing one re-login
+		}
+		n := &forcedLogin{bearer: bearer, at: now}
+		if old != nil {
+			n.prevAt = old.at
+		}
+		if m.forced.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// noteAccepted records that the gateway took bearer: fn succeeded or failed past it.
+func (m *Manager) noteAccepted(bearer string, err error) {
+	if err != nil {
+		if k := lp.KindOf(err); k != lp.KindTarget && k != lp.KindNoCertificate {
+			return
+		}
+	}
+	if f := m.forced.Load(); f != nil && f.bearer == bearer && !f.accepted.Load() {
+		f.accepted.Store(true)
+	}
 }
 
 func isUnauthorized(err error) bool {
@@ -272,7 +364,7 @@ func (m *Manager) refresh(ctx context.Context) (Session, error) {
 	// One round trip for both shared copies: a cold environment that finds a token
 	// in the store pays the store latency once.
 	var (
-		storedTok     lp.Token
+		storedTok     storedToken
 		tokFound      bool
 		storedDom     storedDomains
 		domFound      bool
@@ -327,28 +419,80 @@ func (m *Manager) refresh(ctx context.Context) (Session, error) {
 	}
 
 	if needToken {
-		if tokFound && m.usable(storedTok, now) {
-			m.setToken(acct, storedTok, now)
-		} else {
-			tok, err := m.obtainToken(ctx, acct, domains)
-			if err != nil {
-				return Session{}, err
-			}
-			m.setToken(acct, tok, m.o.Now())
+		if err := m.tokenStep(ctx, acct, domains, storedTok, tokFound, now); err != nil {
+			return Session{}, err
 		}
 	}
 	s := m.snap.Load()
 	if s == nil || !s.hasToken {
-		// Invalidate raced with this flight and dropped what it just set.
-		return Session{}, &lp.Error{Kind: lp.KindAuth, Op: "session", Message: "bearer invalidated while it was being obtained"}
+		// Invalidate raced with this flight and dropped the token it held or had just
+		// set. A Do retrying after a 401 may have joined this flight for a new bearer
+		// (even one that was only refreshing domains): get one, once.
+		var t storedToken
+		var found bool
+		if m.o.Store != nil {
+			name := m.param(acct, "token")
+			if t, found, err = m.storeGetToken(ctx, name); err != nil {
+				m.warnStore(ctx, "get", name, err)
+			}
+		}
+		if err := m.tokenStep(ctx, acct, domains, t, found, m.o.Now()); err != nil {
+			return Session{}, err
+		}
+		if s = m.snap.Load(); s == nil || !s.hasToken {
+			return Session{}, &lp.Error{Kind: lp.KindAuth, Op: "session", Message: "bearer invalidated while it was being obtained"}
+		}
 	}
 	return s.sess, nil
 }
 
-// usable says whether a token read from the store may be used: outside the refresh
-// margin and not the bearer the gateway just refused.
-func (m *Manager) usable(t lp.Token, now time.Time) bool {
-	if t.Bearer == "" || !now.Before(t.ExpiresAt.Add(-m.o.RefreshMargin)) {
+// tokenStep puts a token in memory: the stored one when usable, else a new login
+// (unless logins are held back after a refusal).
+func (m *Manager) tokenStep(ctx context.Context, acct string, d lp.Domains, stored storedToken, found bool, now time.Time) error {
+	if found && m.usable(stored, now) {
+		m.setToken(acct, stored, true)
+		return nil
+	}
+	if err := m.loginGate(ctx); err != nil {
+		return err
+	}
+	tok, err := m.obtainToken(ctx, acct, d)
+	m.mu.Lock()
+	m.secretFresh = false // a peer's token may have spared the login it was for
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	m.setToken(acct, tok, false)
+	return nil
+}
+
+// storedToken is lp.Token plus when it was issued, which tells how long it lives
+// (values written before IssuedAt existed lack it).
+type storedToken struct {
+	lp.Token
+	IssuedAt time.Time `json:"issuedAt,omitzero"`
+}
+
+// refreshAt is when t is replaced: RefreshMargin before expiry, or halfway through
+// its life when that is shorter than twice the margin (it would otherwise be
+// "expiring" at once). Every tier and every process decides with this one function,
+// so a token one of them publishes is one the others accept. A token of unknown life
+// is taken as long-lived.
+func (m *Manager) refreshAt(t storedToken) time.Time {
+	margin := m.o.RefreshMargin
+	if !t.IssuedAt.IsZero() {
+		if life := t.ExpiresAt.Sub(t.IssuedAt); life < 2*margin {
+			return t.IssuedAt.Add(life / 2)
+		}
+	}
+	return t.ExpiresAt.Add(-margin)
+}
+
+// usable says whether a token read from the store may be used: before its refresh
+// time and not the bearer the gateway just refused.
+func (m *Manager) usable(t storedToken, now time.Time) bool {
+	if t.Bearer == "" || !now.Before(m.refreshAt(t)) {
 		return false
 	}
 	m.mu.Lock()
@@ -416,34 +560,123 @@ func (m *Manager) discover(ctx context.Context, acct string, stale lp.Domains, n
 	return d, nil
 }
 
-// login logs in, re-reading the secret once when LivePerson refuses the credentials
-// so that a rotated password is picked up without a restart.
-func (m *Manager) login(ctx context.Context, d lp.Domains) (lp.Token, error) {
+// loginBlock is a refused or throttled login remembered so that it is not repeated on
+// every request (LivePerson may lock a user after repeated bad passwords, and a
+// throttled login must wait).
+type loginBlock struct {
+	until time.Time
+	err   error
+	// recheck: a refusal, which a rotated secret may cure; the secret may be re-read
+	// once in the window (rechecked).
+	recheck, rechecked bool
+}
+
+// loginGate returns the remembered error while logins are held back, or nil when one
+// may be tried. During a refusal's window it re-reads the secret once, and lets the
+// login through when the secret changed.
+func (m *Manager) loginGate(ctx context.Context) error {
 	m.mu.Lock()
+	b := m.block
+	now := m.o.Now()
+	if b == nil || !now.Before(b.until) {
+		m.mu.Unlock()
+		return nil
+	}
+	check := b.recheck && !b.rechecked
+	b.rechecked = true
 	cred := m.cred
 	m.mu.Unlock()
-	m.logins.Add(1)
-	tok, err := m.o.LP.Login(ctx, d, cred)
-	if lp.KindOf(err) != lp.KindAuth {
+
+	if check {
+		fresh, err := m.readSecret(ctx)
+		if err == nil && fresh != cred && fresh.AccountID == cred.AccountID {
+			m.o.Logger.InfoContext(ctx, "credentials changed in the secret; logging in with them", "account", cred.AccountID)
+			m.mu.Lock()
+			m.cred, m.block, m.secretFresh = fresh, nil, true
+			m.mu.Unlock()
+			return nil
+		}
+	}
+	var e *lp.Error
+	if errors.As(b.err, &e) && e.Kind == lp.KindThrottled {
+		c := *e
+		c.RetryAfter = b.until.Sub(now)
+		return &c
+	}
+	return b.err
+}
+
+// noteLogin remembers the outcome of a login for loginGate. Network, timeout and
+// gateway failures are not held against the next attempt.
+func (m *Manager) noteLogin(err error) {
+	var b *loginBlock
+	var e *lp.Error
+	errors.As(err, &e)
+	switch lp.KindOf(err) {
+	case lp.KindThrottled:
+		wait := max(e.RetryAfter, minLoginThrottle)
+		b = &loginBlock{until: m.o.Now().Add(wait), err: err}
+	case lp.KindAuth, lp.KindBlocked:
+		b = &loginBlock{until: m.o.Now().Add(m.o.AuthFailureBackoff), err: err, recheck: true}
+	default:
+		if err != nil {
+			return
+		}
+	}
+	m.mu.Lock()
+	m.block = b
+	m.mu.Unlock()
+	if b != nil {
+		m.o.Logger.Warn("login failed; no new attempt before the backoff ends", "until", b.until, "err", err)
+	}
+}
+
+// minLoginThrottle is LivePerson's advice after a throttled login.
+const minLoginThrottle = 5 * time.Second
+
+// login logs in, re-reading the secret once when LivePerson refuses the credentials
+// so that a rotated password is picked up without a restart.
+func (m *Manager) login(ctx context.Context, d lp.Domains) (storedToken, error) {
+	tok, err := m.loginOnce(ctx, d)
+	m.noteLogin(err)
+	return tok, err
+}
+
+func (m *Manager) loginOnce(ctx context.Context, d lp.Domains) (storedToken, error) {
+	m.mu.Lock()
+	cred, justRead := m.cred, m.secretFresh
+	m.secretFresh = false
+	m.mu.Unlock()
+	tok, err := m.loginWith(ctx, d, cred)
+	if lp.KindOf(err) != lp.KindAuth || justRead {
 		return tok, err
 	}
 	fresh, rerr := m.readSecret(ctx)
 	switch {
 	case rerr != nil:
 		m.o.Logger.WarnContext(ctx, "login refused and the secret could not be re-read", "account", cred.AccountID, "err", rerr)
-		return lp.Token{}, err
+		return storedToken{}, err
 	case fresh == cred:
-		return lp.Token{}, err
+		return storedToken{}, err
 	case fresh.AccountID != cred.AccountID:
 		m.o.Logger.WarnContext(ctx, "login refused and the secret now names another account; restart to switch", "account", cred.AccountID)
-		return lp.Token{}, err
+		return storedToken{}, err
 	}
 	m.o.Logger.InfoContext(ctx, "credentials changed in the secret; logging in with them", "account", cred.AccountID)
 	m.mu.Lock()
 	m.cred = fresh
 	m.mu.Unlock()
+	return m.loginWith(ctx, d, fresh)
+}
+
+func (m *Manager) loginWith(ctx context.Context, d lp.Domains, cred lp.Credentials) (storedToken, error) {
 	m.logins.Add(1)
-	return m.o.LP.Login(ctx, d, fresh)
+	tok, err := m.o.LP.Login(ctx, d, cred)
+	if err != nil {
+		return storedToken{}, err
+	}
+	// The clock read after the answer matches how lp computes ExpiresAt.
+	return storedToken{Token: tok, IssuedAt: m.o.Now()}, nil
 }
 
 func (m *Manager) setDomains(acct string, d lp.Domains, until time.Time) {
@@ -458,20 +691,20 @@ func (m *Manager) setDomains(acct string, d lp.Domains, until time.Time) {
 	m.snap.Store(&n)
 }
 
-func (m *Manager) setToken(acct string, t lp.Token, now time.Time) {
-	// A token that lives shorter than twice the margin would be "expiring" at once;
-	// refresh such a token halfway through its life instead.
-	margin := m.o.RefreshMargin
-	if life := t.ExpiresAt.Sub(now); life < 2*margin {
-		margin = life / 2
-	}
+// setToken publishes t in memory. A stored token is dropped if the gateway refused it
+// after it was read (Invalidate raced with the read); refresh then obtains another.
+func (m *Manager) setToken(acct string, t storedToken, fromStore bool) {
 	m.mu.Lock()
+	if fromStore && t.Bearer == m.rejected {
+		m.mu.Unlock()
+		return
+	}
 	n := snapshot{}
 	if s := m.snap.Load(); s != nil {
 		n = *s
 	}
 	n.sess.AccountID, n.sess.Bearer = acct, t.Bearer
-	n.hasToken, n.expiresAt, n.refreshAt = true, t.ExpiresAt, t.ExpiresAt.Add(-margin)
+	n.hasToken, n.expiresAt, n.refreshAt = true, t.ExpiresAt, m.refreshAt(t)
 	m.snap.Store(&n)
 	m.mu.Unlock()
 	if m.o.OnToken != nil {

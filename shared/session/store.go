@@ -42,16 +42,16 @@ func (m *Manager) storeDelete(ctx context.Context, name string) error {
 
 // storeGetToken reads the shared token. A value that does not parse is reported as
 // not found (and logged): it will be overwritten by the next login.
-func (m *Manager) storeGetToken(ctx context.Context, name string) (lp.Token, bool, error) {
+func (m *Manager) storeGetToken(ctx context.Context, name string) (storedToken, bool, error) {
 	v, found, err := m.storeGet(ctx, name)
 	if err != nil || !found {
-		return lp.Token{}, false, err
+		return storedToken{}, false, err
 	}
-	var t lp.Token
+	var t storedToken
 	if err := json.Unmarshal([]byte(v), &t); err != nil || t.Bearer == "" {
 		// The value is secret: say only that it is malformed.
 		m.o.Logger.WarnContext(ctx, "ignoring malformed token parameter", "parameter", name)
-		return lp.Token{}, false, nil
+		return storedToken{}, false, nil
 	}
 	return t, true, nil
 }
@@ -69,50 +69,66 @@ func (m *Manager) storeGetDomains(ctx context.Context, name string) (storedDomai
 	return d, true, nil
 }
 
+// maxElections bounds how often obtainToken goes back to the lease election after a
+// holder vanished without publishing a token.
+const maxElections = 3
+
 // obtainToken gets a new token by logging in, coordinating with other processes
 // through the lease so that a burst of cold starts logs in once: the lease winner
-// logs in and publishes; the others poll the token parameter for at most LeaseTTL
-// and then log in themselves.
-func (m *Manager) obtainToken(ctx context.Context, acct string, d lp.Domains) (lp.Token, error) {
+// logs in and publishes; the others poll the token parameter and, when the lease
+// disappears without a token (the holder's login failed), stand for election again.
+// All waiting together is bounded by LeaseTTL and half of the time left on ctx; past
+// that, or after maxElections, a process logs in itself.
+func (m *Manager) obtainToken(ctx context.Context, acct string, d lp.Domains) (storedToken, error) {
 	if m.o.Store == nil {
 		return m.login(ctx, d)
 	}
 	leaseName := m.param(acct, "lease")
 	tokenName := m.param(acct, "token")
-	now := m.o.Now()
-	leaseExp := now.Add(m.o.LeaseTTL)
-	value := m.holder + " " + strconv.FormatInt(leaseExp.UnixMilli(), 10)
-
-	won := false
-	err := m.storePut(ctx, leaseName, value, false, false)
-	switch {
-	case err == nil:
-		// An instance may have published its token and released its lease between our
-		// token read and this Put: one more read saves a login in a cold-start storm.
-		if t, found, gerr := m.storeGetToken(ctx, tokenName); gerr == nil && found && m.usable(t, m.o.Now()) {
-			if derr := m.storeDelete(ctx, leaseName); derr != nil {
-				m.warnStore(ctx, "delete", leaseName, derr)
-			}
-			return t, nil
+	budget := m.o.LeaseTTL
+	if dl, ok := ctx.Deadline(); ok {
+		if half := time.Until(dl) / 2; half < budget {
+			budget = half
 		}
-		won = true
-	case m.o.IsExists(err):
+	}
+	for range maxElections {
+		now := m.o.Now()
+		value := m.holder + " " + strconv.FormatInt(now.Add(m.o.LeaseTTL).UnixMilli(), 10)
+		err := m.storePut(ctx, leaseName, value, false, false)
+		switch {
+		case err == nil:
+			// An instance may have published its token and released its lease between our
+			// token read and this Put: one more read saves a login in a cold-start storm.
+			if t, found, gerr := m.storeGetToken(ctx, tokenName); gerr == nil && found && m.usable(t, m.o.Now()) {
+				m.releaseLease(ctx, leaseName)
+				return t, nil
+			}
+			return m.publishLogin(ctx, acct, d, tokenName, leaseName)
+		case !m.o.IsExists(err):
+			m.warnStore(ctx, "put", leaseName, err)
+			return m.publishLogin(ctx, acct, d, tokenName, "")
+		}
 		other, found, gerr := m.storeGet(ctx, leaseName)
 		switch {
 		case gerr != nil:
 			m.warnStore(ctx, "get", leaseName, gerr)
 			return m.publishLogin(ctx, acct, d, tokenName, "")
 		case !found:
-			// The holder finished between our Put and Get: its token should be there.
-			if t, ok := m.waitForToken(ctx, tokenName, now, leaseExp, true); ok {
+			// The holder finished between our Put and Get: its token should be there; if
+			// not, its login failed and the election is open again.
+			if t, found, gerr := m.storeGetToken(ctx, tokenName); gerr == nil && found && m.usable(t, m.o.Now()) {
 				return t, nil
 			}
-			return m.publishLogin(ctx, acct, d, tokenName, "")
+			continue
 		}
 		exp, ok := parseLease(other)
 		if ok && now.Before(exp) {
-			if t, ok := m.waitForToken(ctx, tokenName, now, exp, false); ok {
+			t, res := m.waitForToken(ctx, tokenName, leaseName, &budget, exp.Sub(now))
+			switch res {
+			case waitGotToken:
 				return t, nil
+			case waitLeaseGone:
+				continue
 			}
 			m.o.Logger.WarnContext(ctx, "login lease holder published no token in time; logging in", "account", acct)
 			return m.publishLogin(ctx, acct, d, tokenName, "")
@@ -121,23 +137,20 @@ func (m *Manager) obtainToken(ctx context.Context, acct string, d lp.Domains) (l
 		// once both log in, which is the pre-lease behaviour, not an error.
 		if err := m.storePut(ctx, leaseName, value, false, true); err != nil {
 			m.warnStore(ctx, "put", leaseName, err)
-		} else {
-			won = true
+			return m.publishLogin(ctx, acct, d, tokenName, "")
 		}
-	default:
-		m.warnStore(ctx, "put", leaseName, err)
-	}
-	if won {
 		return m.publishLogin(ctx, acct, d, tokenName, leaseName)
 	}
+	m.o.Logger.WarnContext(ctx, "login lease changed hands without a token several times; logging in", "account", acct)
 	return m.publishLogin(ctx, acct, d, tokenName, "")
 }
 
 // publishLogin logs in, stores the token (SecureString) and releases the lease if
 // this process holds it. The token is written before the lease is deleted so that
-// pollers never see "no lease, no token". The delete does not check the holder: if
-// our lease was taken over as stale, deleting the newer one costs at most a login.
-func (m *Manager) publishLogin(ctx context.Context, acct string, d lp.Domains, tokenName, leaseName string) (lp.Token, error) {
+// pollers never see "no lease, no token" after a successful login. The delete does not
+// check the holder: if our lease was taken over as stale, deleting the newer one costs
+// at most a login.
+func (m *Manager) publishLogin(ctx context.Context, acct string, d lp.Domains, tokenName, leaseName string) (storedToken, error) {
 	tok, err := m.login(ctx, d)
 	if err == nil {
 		b, _ := json.Marshal(tok)
@@ -147,70 +160,73 @@ func (m *Manager) publishLogin(ctx context.Context, acct string, d lp.Domains, t
 	}
 	if leaseName != "" {
 		// Released even when the login failed, so others need not wait out the TTL.
-		if derr := m.storeDelete(context.WithoutCancel(ctx), leaseName); derr != nil {
-			m.warnStore(ctx, "delete", leaseName, derr)
-		}
+		m.releaseLease(ctx, leaseName)
 	}
 	return tok, err
 }
 
+// releaseLease deletes our lease even when ctx is done (others would otherwise wait
+// out its TTL), but no longer than a lease lives: a stalled call must not keep the
+// refresh, and with it every caller, waiting.
+func (m *Manager) releaseLease(ctx context.Context, leaseName string) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.o.LeaseTTL)
+	defer cancel()
+	if err := m.storeDelete(dctx, leaseName); err != nil {
+		m.warnStore(ctx, "delete", leaseName, err)
+	}
+}
+
+type waitResult int
+
+const (
+	waitTimedOut waitResult = iota
+	waitGotToken
+	waitLeaseGone
+)
+
 // waitForToken polls the token parameter with growing pauses until a usable token
-// appears or the budget runs out. The budget is the lease's expiry capped by LeaseTTL
-// and by half of the time left on ctx (the other half is for our own login). The
-// pauses are planned from the budget up front, so the loop ends even with a frozen
-// clock.
-func (m *Manager) waitForToken(ctx context.Context, name string, now, until time.Time, immediate bool) (lp.Token, bool) {
-	budget := until.Sub(now)
-	if budget > m.o.LeaseTTL {
-		budget = m.o.LeaseTTL
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		if half := dl.Sub(now) / 2; half < budget {
-			budget = half
-		}
-	}
+// appears, the lease disappears without one, or the wait runs out: at most leaseLeft
+// and what is left of *budget, which it consumes. The pauses are planned from the
+// budget, so the loop ends even with a frozen clock.
+func (m *Manager) waitForToken(ctx context.Context, tokenName, leaseName string, budget *time.Duration, leaseLeft time.Duration) (storedToken, waitResult) {
+	limit := min(*budget, leaseLeft)
+	var waited time.Duration
+	defer func() { *budget -= waited }()
 	// Doubling from a short first pause keeps each pause at about half the time waited
 	// so far, so a waiter sees the token within about one login round trip of it being
 	// published, while a storm of waiters stays within SSM's default GetParameter rate.
 	const first, maxPause = 25 * time.Millisecond, 200 * time.Millisecond
 	pause := first
-	if immediate {
-		pause = 0
-	}
-	for budget >= 0 {
-		if pause > budget {
-			pause = budget
-		}
+	for {
+		pause = max(min(pause, limit-waited), 0)
 		if pause > 0 {
 			select {
 			case <-m.after(pause):
 			case <-ctx.Done():
-				return lp.Token{}, false
+				return storedToken{}, waitTimedOut
 			}
 		}
-		budget -= pause
-		t, found, err := m.storeGetToken(ctx, name)
+		waited += pause
+		t, found, err := m.storeGetToken(ctx, tokenName)
 		if err != nil {
 			// Throttling is likely in a storm (the SDK has already retried): keep
 			// waiting rather than add a login to the storm.
-			m.warnStore(ctx, "get", name, err)
+			m.warnStore(ctx, "get", tokenName, err)
+		} else if found && m.usable(t, m.o.Now()) {
+			return t, waitGotToken
+		} else {
+			// No usable token yet: if the lease is gone too, its holder gave up (a
+			// failed login releases the lease without publishing a token).
+			_, held, lerr := m.storeGet(ctx, leaseName)
+			if lerr == nil && !held {
+				return storedToken{}, waitLeaseGone
+			}
 		}
-		if found && m.usable(t, m.o.Now()) {
-			return t, true
+		if waited >= limit {
+			return storedToken{}, waitTimedOut
 		}
-		if budget == 0 {
-			break
-		}
-		switch {
-		case pause == 0:
-			pause = first
-		case pause*2 > maxPause:
-			pause = maxPause
-		default:
-			pause *= 2
-		}
+		pause = min(pause*2, maxPause)
 	}
-	return lp.Token{}, false
 }
 
 func parseLease(v string) (time.Time, bool) {
