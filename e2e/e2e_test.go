@@ -147,15 +147,7 @@ func TestReloginAfter401RetriesOnce(t *testing.T) {
 func TestBinaryBodyRoundTrip(t *testing.T) {
 	env := testenv.New(t)
 	f := env.Start(t, "forward")
-	payload := make([]byte, 256<<10)
-	if _, err := rand.Read(payload); err != nil {
-		t.Fatal(err)
-	}
-	url := env.Sim.TargetURL("/files/upload")
-	env.Sim.AddMapping(testenv.ServiceName, url)
-	ev := testenv.HTTPEvent(t, "forward-binary.json")
-	testenv.SetHeader(&ev, "lp-forward-url", url)
-	ev.Body = base64.StdEncoding.EncodeToString(payload)
+	ev, payload := binaryUpload(t, env, 256<<10)
 	r := f.InvokeHTTP(t, ev)
 	if r.StatusCode != 200 || !r.IsBase64Encoded {
 		t.Fatalf("status %d base64=%v body %.200s", r.StatusCode, r.IsBase64Encoded, r.Body)
@@ -379,12 +371,8 @@ func lower(h map[string]string) map[string]string {
 func TestResponseTooLargeForLambda(t *testing.T) {
 	env := testenv.New(t)
 	f := env.Start(t, "forward")
-	url := env.Sim.TargetURL("/files/upload")
-	env.Sim.AddMapping(testenv.ServiceName, url)
-	ev := testenv.HTTPEvent(t, "forward-binary.json")
-	testenv.SetHeader(&ev, "lp-forward-url", url)
 	// The echo target answers with the request body: 4.5 MiB becomes 6 MiB of base64.
-	ev.Body = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xff, 0x00, 0x80}, 1536<<10))
+	ev, _ := binaryUpload(t, env, 4608<<10)
 	r := f.InvokeHTTP(t, ev)
 	if r.StatusCode != 502 || code(t, r) != "response_too_large" || r.Headers["LP-Error-Source"] != "lpmtls" {
 		t.Fatalf("got %d %.300s", r.StatusCode, r.Body)
@@ -449,15 +437,7 @@ func TestSQSSampleEvent(t *testing.T) {
 func TestLargeBinaryBodyStreamedAndReplayed(t *testing.T) {
 	env := testenv.New(t)
 	f := env.Start(t, "forward")
-	payload := make([]byte, 3<<20)
-	if _, err := rand.Read(payload); err != nil {
-		t.Fatal(err)
-	}
-	url := env.Sim.TargetURL("/files/upload")
-	env.Sim.AddMapping(testenv.ServiceName, url)
-	ev := testenv.HTTPEvent(t, "forward-binary.json")
-	testenv.SetHeader(&ev, "lp-forward-url", url)
-	ev.Body = base64.StdEncoding.EncodeToString(payload)
+	ev, payload := binaryUpload(t, env, 3<<20)
 	f.InvokeHTTP(t, forwardEvent(t, env.MappedURL)) // log in first, so the revocation bites
 	env.Sim.RevokeTokens()
 	env.Sim.ResetCounts()
@@ -477,4 +457,20 @@ func TestLargeBinaryBodyStreamedAndReplayed(t *testing.T) {
 	if r := f.InvokeHTTP(t, ev); r.StatusCode != 400 || code(t, r) != "invalid_body" {
 		t.Fatalf("bad base64: %d %.200s", r.StatusCode, r.Body)
 	}
+}
+
+// binaryUpload is the events/forward-binary.json sample carrying size random bytes to a
+// mapped echo target.
+func binaryUpload(t *testing.T, env *testenv.Env, size int) (events.APIGatewayV2HTTPRequest, []byte) {
+	t.Helper()
+	payload := make([]byte, size)
+	if _, err := rand.Read(payload); err != nil {
+		t.Fatal(err)
+	}
+	url := env.Sim.TargetURL("/files/upload")
+	env.Sim.AddMapping(testenv.ServiceName, url)
+	ev := testenv.HTTPEvent(t, "forward-binary.json")
+	testenv.SetHeader(&ev, "lp-forward-url", url)
+	ev.Body = base64.StdEncoding.EncodeToString(payload)
+	return ev, payload
 }
