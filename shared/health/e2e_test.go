@@ -1,4 +1,4 @@
-package health_test
+package health
 
 import (
 	"encoding/json"
@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lpmtls/lpmtls/shared/health"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/lpsim"
 	"github.com/lpmtls/lpmtls/shared/testenv"
@@ -16,25 +15,9 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// metricDoc is the part of an EMF line the alarms depend on.
-type metricDoc struct {
-	AWS struct {
-		Timestamp         int64 `json:"Timestamp"`
-		CloudWatchMetrics []struct {
-			Namespace  string     `json:"Namespace"`
-			Dimensions [][]string `json:"Dimensions"`
-			Metrics    []struct {
-				Name string `json:"Name"`
-				Unit string `json:"Unit"`
-			} `json:"Metrics"`
-		} `json:"CloudWatchMetrics"`
-	} `json:"_aws"`
-	values map[string]any
-}
-
 // run starts the mapping bootstrap, sends one scheduled event, stops the process (so its
 // output is complete) and returns the result and the single EMF document it wrote.
-func run(t *testing.T, env *testenv.Env, event any, extraEnv ...string) (payload []byte, fnErr string, doc metricDoc) {
+func run(t *testing.T, env *testenv.Env, event any, extraEnv ...string) (payload []byte, fnErr string, doc emfDoc) {
 	t.Helper()
 	f := env.Start(t, "mapping", extraEnv...)
 	res := f.InvokeResult(t, event)
@@ -51,20 +34,15 @@ func run(t *testing.T, env *testenv.Env, event any, extraEnv ...string) (payload
 	if len(found) != 1 {
 		t.Fatalf("want one EMF line, got %d\n%s", len(found), f.Logs())
 	}
-	if err := json.Unmarshal([]byte(found[0]), &doc); err != nil {
-		t.Fatalf("EMF line: %v\n%s", err, found[0])
-	}
-	if err := json.Unmarshal([]byte(found[0]), &doc.values); err != nil {
-		t.Fatal(err)
-	}
-	if len(doc.AWS.CloudWatchMetrics) != 1 || doc.AWS.Timestamp <= 0 {
+	doc = parseEMF(t, found[0])
+	if doc.AWS.Timestamp <= 0 {
 		t.Fatalf("EMF metadata: %s", found[0])
 	}
 	return res.Payload, fnErr, doc
 }
 
 // check asserts the namespace, dimension sets and exact metric values of doc.
-func (doc metricDoc) check(t *testing.T, namespace string, dims [][]string, want map[string]float64) {
+func (doc emfDoc) check(t *testing.T, namespace string, dims [][]string, want map[string]float64) {
 	t.Helper()
 	cw := doc.AWS.CloudWatchMetrics[0]
 	if cw.Namespace != namespace || !reflect.DeepEqual(cw.Dimensions, dims) {
@@ -72,9 +50,9 @@ func (doc metricDoc) check(t *testing.T, namespace string, dims [][]string, want
 	}
 	got := map[string]float64{}
 	for _, m := range cw.Metrics {
-		v, ok := doc.values[m.Name].(float64)
+		v, ok := doc.Root[m.Name].(float64)
 		if !ok || m.Unit != "Count" {
-			t.Fatalf("metric %s: value %v unit %q", m.Name, doc.values[m.Name], m.Unit)
+			t.Fatalf("metric %s: value %v unit %q", m.Name, doc.Root[m.Name], m.Unit)
 		}
 		got[m.Name] = v
 	}
@@ -99,7 +77,7 @@ func scheduleSample(t *testing.T, env *testenv.Env) (map[string]any, []lp.Mappin
 	if err != nil {
 		t.Fatal(err)
 	}
-	var in health.Input
+	var in Input
 	if err := json.Unmarshal(raw, &in); err != nil || len(in.Targets) != 2 {
 		t.Fatalf("events/schedule.json: %v %v", err, in)
 	}
@@ -121,12 +99,12 @@ func TestScheduledCheckReportsMissingMapping(t *testing.T) {
 		t.Fatalf("%d mapping calls for one check, want 1", n)
 	}
 	acct := env.Sim.AccountID()
-	doc.check(t, "brand-lpmtls", [][]string{{health.DimensionAccount}, {}},
-		map[string]float64{health.MetricConfigured: 1, health.MetricMissing: 1, health.MetricFailed: 0})
-	if doc.values[health.DimensionAccount] != acct {
-		t.Fatalf("AccountId %v, want %s", doc.values[health.DimensionAccount], acct)
+	doc.check(t, "brand-lpmtls", [][]string{{DimensionAccount}, {}},
+		map[string]float64{MetricConfigured: 1, MetricMissing: 1, MetricFailed: 0})
+	if doc.Root[DimensionAccount] != acct {
+		t.Fatalf("AccountId %v, want %s", doc.Root[DimensionAccount], acct)
 	}
-	var sum health.Summary
+	var sum Summary
 	if err := json.Unmarshal(payload, &sum); err != nil {
 		t.Fatal(err)
 	}
@@ -153,9 +131,9 @@ func TestScheduledEventUsesConfiguredTargets(t *testing.T) {
 	if n := env.Sim.Counts().Mappings - before.Mappings; n != 1 {
 		t.Fatalf("%d mapping calls, want 1", n)
 	}
-	doc.check(t, "lpmtls", [][]string{{health.DimensionAccount}, {}},
-		map[string]float64{health.MetricConfigured: 1, health.MetricMissing: 0, health.MetricFailed: 0})
-	var sum health.Summary
+	doc.check(t, "lpmtls", [][]string{{DimensionAccount}, {}},
+		map[string]float64{MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0})
+	var sum Summary
 	if err := json.Unmarshal(payload, &sum); err != nil || sum.Checked != 1 || sum.Missing != 0 {
 		t.Fatalf("summary %s: %v", payload, err)
 	}
@@ -172,14 +150,14 @@ func TestScheduledCheckLivePersonDown(t *testing.T) {
 	if fnErr != "" {
 		t.Fatalf("LivePerson being down must not be an invocation error, got %s", fnErr)
 	}
-	if doc.values["level"] != "ERROR" {
-		t.Fatalf("metric line level %v, want ERROR", doc.values["level"])
+	if doc.Root["level"] != "ERROR" {
+		t.Fatalf("metric line level %v, want ERROR", doc.Root["level"])
 	}
 	if n := env.Sim.Counts().Mappings - before.Mappings; n != 1 {
 		t.Fatalf("%d mapping calls, want 1", n)
 	}
-	doc.check(t, "lpmtls", [][]string{{}}, map[string]float64{health.MetricFailed: 1})
-	var sum health.Summary
+	doc.check(t, "lpmtls", [][]string{{}}, map[string]float64{MetricFailed: 1})
+	var sum Summary
 	if err := json.Unmarshal(payload, &sum); err != nil {
 		t.Fatal(err)
 	}
@@ -198,5 +176,5 @@ func TestScheduledCheckWithoutTargetsFails(t *testing.T) {
 	if n := env.Sim.Counts(); n.Mappings != before.Mappings || n.Logins != before.Logins {
 		t.Fatalf("LivePerson was called: %+v", n)
 	}
-	doc.check(t, "lpmtls", [][]string{{}}, map[string]float64{health.MetricFailed: 1})
+	doc.check(t, "lpmtls", [][]string{{}}, map[string]float64{MetricFailed: 1})
 }
