@@ -188,9 +188,18 @@ func TestLoginBackoffPicksUpRotatedSecret(t *testing.T) {
 	if _, err := m.Get(context.Background()); lp.KindOf(err) != lp.KindAuth {
 		t.Fatalf("err = %v, want auth", err)
 	}
-	// The secret is rotated while logins are held back: the next request re-reads it
-	// once and logs in with it, without a second re-read.
+	// The secret is rotated while logins are held back. The refused login has just
+	// re-read it, so the next request does not; one in the second half of the window
+	// re-reads it once and logs in with it, without a second re-read.
 	e.secrets.set(lp.Credentials{AccountID: acct, Username: "svc", Password: newPass})
+	e.clock.Advance(30*time.Minute - time.Nanosecond)
+	if _, err := m.Get(context.Background()); lp.KindOf(err) != lp.KindAuth {
+		t.Fatalf("err = %v, want auth", err)
+	}
+	if st := m.Stats(); st.SecretReads != 2 {
+		t.Errorf("secret reads in the first half of the window = %d, want 2", st.SecretReads)
+	}
+	e.clock.Advance(time.Nanosecond)
 	if s := mustGet(t, m); s.Bearer == "" {
 		t.Fatal("no bearer")
 	}
@@ -202,7 +211,10 @@ func TestLoginBackoffPicksUpRotatedSecret(t *testing.T) {
 	e2 := newEnv(t)
 	e2.lp.password = newPass
 	m2 := e2.manager()
-	for range 4 {
+	for i := range 4 {
+		if i == 2 {
+			e2.clock.Advance(15 * time.Second)
+		}
 		if _, err := m2.Get(context.Background()); lp.KindOf(err) != lp.KindAuth {
 			t.Fatalf("err = %v", err)
 		}
@@ -215,7 +227,7 @@ func TestLoginBackoffPicksUpRotatedSecret(t *testing.T) {
 	if _, err := m2.Get(context.Background()); lp.KindOf(err) != lp.KindAuth {
 		t.Fatalf("err = %v", err)
 	}
-	e2.clock.Advance(30 * time.Second)
+	e2.clock.Advance(15 * time.Second)
 	if s := mustGet(t, m2); s.Bearer == "" {
 		t.Fatal("no bearer")
 	}

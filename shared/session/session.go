@@ -53,7 +53,8 @@ type Options struct {
 	Store ParameterStore
 	// Prefix roots the parameters: {Prefix}/{accountId}/token (SecureString, JSON
 	// lp.Token), {Prefix}/{accountId}/domains (String, JSON {domains, fetchedAt}),
-	// {Prefix}/{accountId}/lease (String "<holder> <expiry unix ms>").
+	// {Prefix}/{accountId}/lease (String "<holder> <expiry unix ms>", or with " refused
+	// <kind>" appended while a refused or throttled login holds every process back).
 	Prefix string
 	// RefreshMargin: a token expiring within this margin is replaced. Default 5m.
 	RefreshMargin time.Duration
@@ -70,7 +71,9 @@ type Options struct {
 	ReloginInterval time.Duration
 	// AuthFailureBackoff is how long no login is tried after LivePerson refused the
 	// credentials (or blocked the user) and the secret held nothing new; the secret is
-	// re-read at most once in that time. A throttled login waits max(Retry-After, 5s).
+	// re-read at most once in that time, in its second half. A throttled login waits
+	// max(Retry-After, 5s). The lease holder's refusal holds back every process sharing
+	// the store (at most this long).
 	// Default 30s.
 	AuthFailureBackoff time.Duration
 	// IsExists recognises the store's "already exists" error.
@@ -138,6 +141,9 @@ type Manager struct {
 	// after is the timer used while waiting for another process's token; tests
 	// replace it to drive the wait without sleeping.
 	after func(time.Duration) <-chan time.Time
+	// wallNow is the real clock that bounds that wait (Options.Now may be frozen in
+	// tests, and context deadlines are on the real clock); tests replace it too.
+	wallNow func() time.Time
 
 	logins, secretReads, storeGets, storePuts, storeDeletes, csdsCalls, memoryHits atomic.Int64
 }
@@ -169,7 +175,7 @@ func New(o Options) *Manager {
 		o.Now = time.Now
 	}
 	o.Prefix = strings.TrimRight(o.Prefix, "/")
-	return &Manager{o: o, holder: newHolderID(), after: time.After}
+	return &Manager{o: o, holder: newHolderID(), after: time.After, wallNow: time.Now}
 }
 
 // Stats returns the counters.
@@ -456,14 +462,14 @@ func (m *Manager) tokenStep(ctx context.Context, acct string, d lp.Domains, stor
 	if err := m.loginGate(ctx); err != nil {
 		return err
 	}
-	tok, err := m.obtainToken(ctx, acct, d)
+	tok, fromStore, err := m.obtainToken(ctx, acct, d)
 	m.mu.Lock()
 	m.secretFresh = false // a peer's token may have spared the login it was for
 	m.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	m.setToken(acct, tok, false)
+	m.setToken(acct, tok, fromStore)
 	return nil
 }
 
@@ -567,13 +573,14 @@ type loginBlock struct {
 	until time.Time
 	err   error
 	// recheck: a refusal, which a rotated secret may cure; the secret may be re-read
-	// once in the window (rechecked).
+	// once in the window's second half (rechecked).
 	recheck, rechecked bool
 }
 
 // loginGate returns the remembered error while logins are held back, or nil when one
-// may be tried. During a refusal's window it re-reads the secret once, and lets the
-// login through when the secret changed.
+// may be tried. In the second half of a refusal's window it re-reads the secret once
+// (earlier, it was most likely just read by the refused login, and a rotation during
+// the window would be missed), and lets the login through when the secret changed.
 func (m *Manager) loginGate(ctx context.Context) error {
 	m.mu.Lock()
 	b := m.block
@@ -582,8 +589,10 @@ func (m *Manager) loginGate(ctx context.Context) error {
 		m.mu.Unlock()
 		return nil
 	}
-	check := b.recheck && !b.rechecked
-	b.rechecked = true
+	check := b.recheck && !b.rechecked && !now.Before(b.until.Add(-m.o.AuthFailureBackoff/2))
+	if check {
+		b.rechecked = true
+	}
 	cred := m.cred
 	m.mu.Unlock()
 
@@ -608,7 +617,7 @@ func (m *Manager) loginGate(ctx context.Context) error {
 
 // noteLogin remembers the outcome of a login for loginGate. Network, timeout and
 // gateway failures are not held against the next attempt.
-func (m *Manager) noteLogin(err error) {
+func (m *Manager) noteLogin(ctx context.Context, err error) {
 	var b *loginBlock
 	var e *lp.Error
 	errors.As(err, &e)
@@ -627,7 +636,7 @@ func (m *Manager) noteLogin(err error) {
 	m.block = b
 	m.mu.Unlock()
 	if b != nil {
-		m.o.Logger.Warn("login failed; no new attempt before the backoff ends", "until", b.until, "err", err)
+		m.o.Logger.WarnContext(ctx, "login failed; no new attempt before the backoff ends", "until", b.until, "err", err)
 	}
 }
 
@@ -638,7 +647,7 @@ const minLoginThrottle = 5 * time.Second
 // so that a rotated password is picked up without a restart.
 func (m *Manager) login(ctx context.Context, d lp.Domains) (storedToken, error) {
 	tok, err := m.loginOnce(ctx, d)
-	m.noteLogin(err)
+	m.noteLogin(ctx, err)
 	return tok, err
 }
 
@@ -691,8 +700,9 @@ func (m *Manager) setDomains(acct string, d lp.Domains, until time.Time) {
 	m.snap.Store(&n)
 }
 
-// setToken publishes t in memory. A stored token is dropped if the gateway refused it
-// after it was read (Invalidate raced with the read); refresh then obtains another.
+// setToken publishes t in memory. A token read from the store (fromStore), directly or
+// while waiting on a peer's login, is dropped if the gateway refused it after it was
+// read (Invalidate raced with the read); refresh then obtains another.
 func (m *Manager) setToken(acct string, t storedToken, fromStore bool) {
 	m.mu.Lock()
 	if fromStore && t.Bearer == m.rejected {

@@ -480,8 +480,9 @@ func TestCredentialRotation(t *testing.T) {
 		if st := m.Stats(); st.Logins != 1 || st.SecretReads != 2 {
 			t.Errorf("stats = %+v, want 1 login and 2 secret reads", st)
 		}
-		if _, ok := e.store.get(leaseParam); ok {
-			t.Errorf("lease kept after a failed login")
+		// The lease is left as a refusal marker so that peers do not log in again.
+		if p, ok := e.store.get(leaseParam); !ok || !strings.HasSuffix(p.value, " refused auth") {
+			t.Errorf("lease = %q (present %v), want a refusal marker", p.value, ok)
 		}
 	})
 }

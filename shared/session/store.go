@@ -77,21 +77,35 @@ const maxElections = 3
 // through the lease so that a burst of cold starts logs in once: the lease winner
 // logs in and publishes; the others poll the token parameter and, when the lease
 // disappears without a token (the holder's login failed), stand for election again.
-// All waiting together is bounded by LeaseTTL and half of the time left on ctx; past
-// that, or after maxElections, a process logs in itself.
-func (m *Manager) obtainToken(ctx context.Context, acct string, d lp.Domains) (storedToken, error) {
+// When the holder's login was refused or throttled it leaves a marker in the lease
+// instead, and the others hold back their own logins until it expires.
+// All waiting together, store calls included, ends at one wall-clock deadline: LeaseTTL
+// or half of the time left on ctx, whichever comes first. Past that, or after
+// maxElections, a process logs in itself. fromStore says the token was read from the
+// store (a peer's) rather than obtained by this process's login.
+func (m *Manager) obtainToken(ctx context.Context, acct string, d lp.Domains) (tok storedToken, fromStore bool, err error) {
 	if m.o.Store == nil {
-		return m.login(ctx, d)
+		tok, err = m.login(ctx, d)
+		return tok, false, err
 	}
 	leaseName := m.param(acct, "lease")
 	tokenName := m.param(acct, "token")
 	budget := m.o.LeaseTTL
+	start := m.wallNow()
 	if dl, ok := ctx.Deadline(); ok {
-		if half := time.Until(dl) / 2; half < budget {
+		if half := dl.Sub(start) / 2; half < budget {
 			budget = half
 		}
 	}
-	for range maxElections {
+	// The deadline bounds real time spent waiting (slow store calls count); budget counts
+	// the pauses, so the wait also ends when the clock does not move (tests).
+	deadline := start.Add(budget)
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	for round := range maxElections {
+		if round > 0 && !m.wallNow().Before(deadline) {
+			break
+		}
 		now := m.o.Now()
 		value := m.holder + " " + strconv.FormatInt(now.Add(m.o.LeaseTTL).UnixMilli(), 10)
 		err := m.storePut(ctx, leaseName, value, false, false)
@@ -99,50 +113,87 @@ func (m *Manager) obtainToken(ctx context.Context, acct string, d lp.Domains) (s
 		case err == nil:
 			// An instance may have published its token and released its lease between our
 			// token read and this Put: one more read saves a login in a cold-start storm.
-			if t, found, gerr := m.storeGetToken(ctx, tokenName); gerr == nil && found && m.usable(t, m.o.Now()) {
+			if t, found, gerr := m.storeGetToken(wctx, tokenName); gerr == nil && found && m.usable(t, m.o.Now()) {
 				m.releaseLease(ctx, leaseName)
-				return t, nil
+				return t, true, nil
 			}
-			return m.publishLogin(ctx, acct, d, tokenName, leaseName)
+			tok, err := m.publishLogin(ctx, acct, d, tokenName, leaseName)
+			return tok, false, err
 		case !m.o.IsExists(err):
 			m.warnStore(ctx, "put", leaseName, err)
-			return m.publishLogin(ctx, acct, d, tokenName, "")
+			tok, err := m.publishLogin(ctx, acct, d, tokenName, "")
+			return tok, false, err
 		}
-		other, found, gerr := m.storeGet(ctx, leaseName)
+		other, found, gerr := m.storeGet(wctx, leaseName)
 		switch {
 		case gerr != nil:
 			m.warnStore(ctx, "get", leaseName, gerr)
-			return m.publishLogin(ctx, acct, d, tokenName, "")
+			tok, err := m.publishLogin(ctx, acct, d, tokenName, "")
+			return tok, false, err
 		case !found:
 			// The holder finished between our Put and Get: its token should be there; if
 			// not, its login failed and the election is open again.
-			if t, found, gerr := m.storeGetToken(ctx, tokenName); gerr == nil && found && m.usable(t, m.o.Now()) {
-				return t, nil
+			if t, found, gerr := m.storeGetToken(wctx, tokenName); gerr == nil && found && m.usable(t, m.o.Now()) {
+				return t, true, nil
 			}
 			continue
 		}
-		exp, ok := parseLease(other)
-		if ok && now.Before(exp) {
-			t, res := m.waitForToken(ctx, tokenName, leaseName, &budget, exp.Sub(now))
+		l, ok := parseLease(other)
+		if ok && now.Before(l.expiry) && l.refused == lp.KindUnknown {
+			t, res, refused := m.waitForToken(wctx, tokenName, leaseName, &budget, l.expiry.Sub(now))
 			switch res {
 			case waitGotToken:
-				return t, nil
+				return t, true, nil
 			case waitLeaseGone:
 				continue
+			case waitRefused:
+				l, now = refused, m.o.Now()
+			default:
+				m.o.Logger.WarnContext(ctx, "login lease holder published no token in time; logging in", "account", acct)
+				tok, err := m.publishLogin(ctx, acct, d, tokenName, "")
+				return tok, false, err
 			}
-			m.o.Logger.WarnContext(ctx, "login lease holder published no token in time; logging in", "account", acct)
-			return m.publishLogin(ctx, acct, d, tokenName, "")
 		}
-		// Stale (its holder died or froze): take it over. Two processes doing this at
-		// once both log in, which is the pre-lease behaviour, not an error.
+		if ok && now.Before(l.expiry) && l.refused != lp.KindUnknown {
+			// A peer's login with these credentials was just refused. Unless this process
+			// has just found new ones in the secret, logging in would only be refused too.
+			m.mu.Lock()
+			fresh := m.secretFresh
+			m.mu.Unlock()
+			if !fresh {
+				return storedToken{}, false, m.holdBack(ctx, acct, l, now)
+			}
+		}
+		// Stale (its holder died or froze, or a refusal's backoff is over), or our
+		// credentials are new: take it over. Two processes doing this at once both log
+		// in, which is the pre-lease behaviour, not an error.
 		if err := m.storePut(ctx, leaseName, value, false, true); err != nil {
 			m.warnStore(ctx, "put", leaseName, err)
-			return m.publishLogin(ctx, acct, d, tokenName, "")
+			tok, err := m.publishLogin(ctx, acct, d, tokenName, "")
+			return tok, false, err
 		}
-		return m.publishLogin(ctx, acct, d, tokenName, leaseName)
+		tok, err := m.publishLogin(ctx, acct, d, tokenName, leaseName)
+		return tok, false, err
 	}
-	m.o.Logger.WarnContext(ctx, "login lease changed hands without a token several times; logging in", "account", acct)
-	return m.publishLogin(ctx, acct, d, tokenName, "")
+	m.o.Logger.WarnContext(ctx, "login lease changed hands without a token several times or for too long; logging in", "account", acct)
+	tok, err = m.publishLogin(ctx, acct, d, tokenName, "")
+	return tok, false, err
+}
+
+// holdBack adopts a peer's refusal marker: no login from this process either until the
+// marker expires, and the refusal's kind answered at once.
+func (m *Manager) holdBack(ctx context.Context, acct string, l lease, now time.Time) error {
+	e := &lp.Error{Kind: l.refused, Op: "login", Message: "another instance's login was just refused; not retrying before its backoff ends"}
+	b := &loginBlock{until: l.expiry, err: e, recheck: l.refused != lp.KindThrottled}
+	if l.refused == lp.KindThrottled {
+		e.Status = 429
+		e.RetryAfter = l.expiry.Sub(now)
+	}
+	m.mu.Lock()
+	m.block = b
+	m.mu.Unlock()
+	m.o.Logger.WarnContext(ctx, "a peer's login was refused; no login before its backoff ends", "account", acct, "until", l.expiry, "kind", l.refused.String())
+	return e
 }
 
 // publishLogin logs in, stores the token (SecureString) and releases the lease if
@@ -158,11 +209,44 @@ func (m *Manager) publishLogin(ctx context.Context, acct string, d lp.Domains, t
 			m.warnStore(ctx, "put", tokenName, perr)
 		}
 	}
-	if leaseName != "" {
+	if leaseName == "" {
+		return tok, err
+	}
+	if !m.markRefused(ctx, leaseName, err) {
 		// Released even when the login failed, so others need not wait out the TTL.
 		m.releaseLease(ctx, leaseName)
 	}
 	return tok, err
+}
+
+// markRefused turns our lease into a refusal marker when LivePerson refused or
+// throttled the login, so that the other processes hold back too instead of electing
+// a new holder that logs in with the same credentials. It expires with our own backoff
+// (at most AuthFailureBackoff). It reports whether the marker was written.
+func (m *Manager) markRefused(ctx context.Context, leaseName string, err error) bool {
+	k := lp.KindOf(err)
+	if err == nil || (k != lp.KindAuth && k != lp.KindBlocked && k != lp.KindThrottled) {
+		return false
+	}
+	m.mu.Lock()
+	b := m.block
+	m.mu.Unlock()
+	now := m.o.Now()
+	if b == nil || !now.Before(b.until) {
+		return false
+	}
+	until := b.until
+	if limit := now.Add(m.o.AuthFailureBackoff); limit.Before(until) {
+		until = limit
+	}
+	value := m.holder + " " + strconv.FormatInt(until.UnixMilli(), 10) + " refused " + k.String()
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.o.LeaseTTL)
+	defer cancel()
+	if perr := m.storePut(dctx, leaseName, value, false, true); perr != nil {
+		m.warnStore(ctx, "put", leaseName, perr)
+		return false
+	}
+	return true
 }
 
 // releaseLease deletes our lease even when ctx is done (others would otherwise wait
@@ -182,63 +266,112 @@ const (
 	waitTimedOut waitResult = iota
 	waitGotToken
 	waitLeaseGone
+	waitRefused // the holder's login was refused: the lease is returned
 )
 
 // waitForToken polls the token parameter with growing pauses until a usable token
-// appears, the lease disappears without one, or the wait runs out: at most leaseLeft
-// and what is left of *budget, which it consumes. The pauses are planned from the
-// budget, so the loop ends even with a frozen clock.
-func (m *Manager) waitForToken(ctx context.Context, tokenName, leaseName string, budget *time.Duration, leaseLeft time.Duration) (storedToken, waitResult) {
+// appears, the lease disappears without one (or turns into a refusal marker), or the
+// wait runs out: at ctx's deadline, or once the pauses add up to leaseLeft or what is
+// left of *budget, which they consume (so the loop ends even with a frozen clock).
+func (m *Manager) waitForToken(ctx context.Context, tokenName, leaseName string, budget *time.Duration, leaseLeft time.Duration) (storedToken, waitResult, lease) {
 	limit := min(*budget, leaseLeft)
 	var waited time.Duration
 	defer func() { *budget -= waited }()
+	deadline := m.wallNow().Add(leaseLeft)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	// Doubling from a short first pause keeps each pause at about half the time waited
 	// so far, so a waiter sees the token within about one login round trip of it being
-	// published, while a storm of waiters stays within SSM's default GetParameter rate.
+	// published. Past the first polls a waiter makes about 7 GetParameter calls a second
+	// (the token at every poll, the lease at every other), so a few dozen waiters reach
+	// SSM's default throughput (40 per second per account and Region, shared with every
+	// other caller); throttled reads only prolong the wait (see below).
 	const first, maxPause = 25 * time.Millisecond, 200 * time.Millisecond
 	pause := first
-	for {
-		pause = max(min(pause, limit-waited), 0)
+	for poll := 0; ; poll++ {
+		pause = max(min(pause, limit-waited, deadline.Sub(m.wallNow())), 0)
 		if pause > 0 {
 			select {
 			case <-m.after(pause):
 			case <-ctx.Done():
-				return storedToken{}, waitTimedOut
+				return storedToken{}, waitTimedOut, lease{}
 			}
 		}
 		waited += pause
+		if !m.wallNow().Before(deadline) {
+			return storedToken{}, waitTimedOut, lease{}
+		}
 		t, found, err := m.storeGetToken(ctx, tokenName)
-		if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return storedToken{}, waitTimedOut, lease{}
+		case err != nil:
 			// Throttling is likely in a storm (the SDK has already retried): keep
 			// waiting rather than add a login to the storm.
 			m.warnStore(ctx, "get", tokenName, err)
-		} else if found && m.usable(t, m.o.Now()) {
-			return t, waitGotToken
-		} else {
+		case found && m.usable(t, m.o.Now()):
+			return t, waitGotToken, lease{}
+		case poll%2 == 0:
 			// No usable token yet: if the lease is gone too, its holder gave up (a
-			// failed login releases the lease without publishing a token).
-			_, held, lerr := m.storeGet(ctx, leaseName)
-			if lerr == nil && !held {
-				return storedToken{}, waitLeaseGone
+			// failed login releases the lease without publishing a token); if it is a
+			// refusal marker, the holder's login was refused.
+			v, held, lerr := m.storeGet(ctx, leaseName)
+			if lerr == nil {
+				l, ok := parseLease(v)
+				switch {
+				case !held:
+					return storedToken{}, waitLeaseGone, lease{}
+				case ok && l.refused != lp.KindUnknown && m.o.Now().Before(l.expiry):
+					return storedToken{}, waitRefused, l
+				case ok && l.refused != lp.KindUnknown:
+					return storedToken{}, waitLeaseGone, lease{} // a stale marker: re-elect
+				}
 			}
 		}
-		if waited >= limit {
-			return storedToken{}, waitTimedOut
+		if waited >= limit || !m.wallNow().Before(deadline) {
+			return storedToken{}, waitTimedOut, lease{}
 		}
 		pause = min(pause*2, maxPause)
 	}
 }
 
-func parseLease(v string) (time.Time, bool) {
-	_, ms, ok := strings.Cut(strings.TrimSpace(v), " ")
-	if !ok {
-		return time.Time{}, false
+// lease is a parsed lease value: "<holder> <expiry unix ms>", or a refusal marker
+// "<holder> <expiry unix ms> refused <kind>" left by a holder whose login LivePerson
+// refused or throttled (refused is then KindAuth, KindBlocked or KindThrottled).
+type lease struct {
+	expiry  time.Time
+	refused lp.Kind
+}
+
+func parseLease(v string) (lease, bool) {
+	f := strings.Fields(v)
+	if len(f) != 2 && len(f) != 4 {
+		return lease{}, false
 	}
-	n, err := strconv.ParseInt(ms, 10, 64)
+	n, err := strconv.ParseInt(f[1], 10, 64)
 	if err != nil {
-		return time.Time{}, false
+		return lease{}, false
 	}
-	return time.UnixMilli(n), true
+	l := lease{expiry: time.UnixMilli(n)}
+	if len(f) == 4 {
+		if f[2] != "refused" {
+			return lease{}, false
+		}
+		switch f[3] {
+		case lp.KindAuth.String():
+			l.refused = lp.KindAuth
+		case lp.KindBlocked.String():
+			l.refused = lp.KindBlocked
+		case lp.KindThrottled.String():
+			l.refused = lp.KindThrottled
+		default:
+			return lease{}, false
+		}
+	}
+	return l, true
 }
 
 func newHolderID() string {
