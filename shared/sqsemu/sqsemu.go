@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -180,6 +182,12 @@ func Config(endpoint string) aws.Config {
 		Credentials:      credentials.NewStaticCredentialsProvider("AKIDSQSEMU", "sqsemu-dummy-secret", ""),
 		BaseEndpoint:     aws.String(endpoint),
 		RetryMaxAttempts: 1,
+		// A fresh connection per call: Node closes idle keep-alive connections after a
+		// few seconds, and a call that reused one as it closed failed mid-answer (seen
+		// once in CI as "use of closed network connection" on ReceiveMessage).
+		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			tr.DisableKeepAlives = true
+		}),
 	}
 }
 
