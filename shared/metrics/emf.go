@@ -1,0 +1,454 @@
+// Package metrics writes CloudWatch Embedded Metric Format (EMF) documents: one JSON log
+// line that CloudWatch Logs turns into metrics, so no PutMetricData call (and no IAM
+// permission for it) is needed, and parses them back for tests and tools.
+// https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+package metrics
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Metric is one metric of a document.
+type Metric struct {
+	Name  string
+	Unit  string // a CloudWatch unit name, e.g. "Count"; empty means "None"
+	Value float64
+	// Values, when not empty, replace Value: the member is written as an array, which
+	// CloudWatch aggregates as that many samples (percentiles included).
+	Values []float64
+	// DimensionSets, when not nil, replace the document's for this metric (it is then
+	// written under a directive of its own). An empty set publishes it without dimensions.
+	DimensionSets [][]string
+}
+
+// EMF is one CloudWatch Embedded Metric Format document.
+type EMF struct {
+	Namespace string
+	Timestamp time.Time
+	// DimensionSets name the dimensions each metric is published under; every name must
+	// be a key of Dimensions. An empty set publishes the metric without dimensions.
+	DimensionSets [][]string
+	// Dimensions are the dimension values, written as top-level members.
+	Dimensions map[string]string
+	Metrics    []Metric
+	// Properties are extra top-level members: searchable in Logs Insights, not metrics.
+	Properties map[string]any
+}
+
+// Limits from the EMF specification.
+const (
+	MaxMetrics       = 100
+	MaxDimensionKeys = 30
+	MaxValues        = 100
+)
+
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// Write writes d as one JSON line in a single Write call, so it never interleaves with
+// other log lines on the same stream.
+func (d EMF) Write(w io.Writer) error {
+	bp := bufs.Get().(*[]byte)
+	b, err := d.AppendJSON((*bp)[:0])
+	if err == nil {
+		b = append(b, '\n')
+		_, err = w.Write(b)
+	}
+	if cap(b) <= 64<<10 {
+		*bp = b[:0]
+		bufs.Put(bp)
+	}
+	return err
+}
+
+// MarshalJSON renders the document (see AppendJSON).
+func (d EMF) MarshalJSON() ([]byte, error) { return d.AppendJSON(nil) }
+
+// AppendJSON appends the document to dst, refusing one CloudWatch would silently drop:
+// the service does not report invalid EMF, the metrics just never appear. It is written
+// by hand rather than through a map and encoding/json because the forward function
+// writes one per invocation on its warm path.
+func (d EMF) AppendJSON(dst []byte) ([]byte, error) {
+	if err := d.validate(); err != nil {
+		return dst, err
+	}
+	b := append(dst, '{')
+	first := true
+	member := func(k string) {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendString(b, k)
+		b = append(b, ':')
+	}
+	for k, v := range d.Properties {
+		member(k)
+		var err error
+		if b, err = appendAny(b, v); err != nil {
+			return dst, fmt.Errorf("emf: property %q: %w", k, err)
+		}
+	}
+	for k, v := range d.Dimensions {
+		member(k)
+		b = appendString(b, v)
+	}
+	for _, m := range d.Metrics {
+		member(m.Name)
+		if len(m.Values) == 0 {
+			b = appendFloat(b, m.Value)
+			continue
+		}
+		b = append(b, '[')
+		for i, v := range m.Values {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendFloat(b, v)
+		}
+		b = append(b, ']')
+	}
+	member("_aws")
+	b = append(b, `{"Timestamp":`...)
+	b = strconv.AppendInt(b, d.Timestamp.UnixMilli(), 10)
+	b = append(b, `,"CloudWatchMetrics":[`...)
+	// One directive for the metrics under the document's dimension sets, then one per
+	// metric that names its own.
+	wrote := false
+	directive := func(sets [][]string, only int) {
+		if wrote {
+			b = append(b, ',')
+		}
+		wrote = true
+		b = append(b, `{"Namespace":`...)
+		b = appendString(b, d.Namespace)
+		b = append(b, `,"Dimensions":[`...)
+		for i, set := range sets {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			for j, k := range set {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, k)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, `],"Metrics":[`...)
+		n := 0
+		for i, m := range d.Metrics {
+			if only >= 0 && i != only || only < 0 && m.DimensionSets != nil {
+				continue
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = append(b, `{"Name":`...)
+			b = appendString(b, m.Name)
+			if m.Unit != "" {
+				b = append(b, `,"Unit":`...)
+				b = appendString(b, m.Unit)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, `]}`...)
+	}
+	for _, m := range d.Metrics {
+		if m.DimensionSets == nil {
+			directive(d.DimensionSets, -1)
+			break
+		}
+	}
+	for i, m := range d.Metrics {
+		if m.DimensionSets != nil {
+			directive(m.DimensionSets, i)
+		}
+	}
+	b = append(b, "]}}"...)
+	return b, nil
+}
+
+func (d EMF) validate() error {
+	if d.Namespace == "" {
+		return errors.New("emf: namespace is empty")
+	}
+	if len(d.Metrics) == 0 || len(d.Metrics) > MaxMetrics {
+		return fmt.Errorf("emf: need 1 to %d metrics, got %d", MaxMetrics, len(d.Metrics))
+	}
+	if _, ok := d.Properties["_aws"]; ok {
+		return errors.New("emf: _aws is reserved")
+	}
+	if _, ok := d.Dimensions["_aws"]; ok {
+		return errors.New("emf: _aws is reserved")
+	}
+	for k := range d.Dimensions {
+		if _, dup := d.Properties[k]; dup {
+			return fmt.Errorf("emf: %q is both a dimension and a property", k)
+		}
+	}
+	checkSets := func(sets [][]string) error {
+		for _, set := range sets {
+			if len(set) > MaxDimensionKeys {
+				return fmt.Errorf("emf: a dimension set has %d keys, at most %d", len(set), MaxDimensionKeys)
+			}
+			for _, k := range set {
+				if _, ok := d.Dimensions[k]; !ok {
+					return fmt.Errorf("emf: dimension %q has no value", k)
+				}
+			}
+		}
+		return nil
+	}
+	if err := checkSets(d.DimensionSets); err != nil {
+		return err
+	}
+	for i, m := range d.Metrics {
+		if m.Name == "" {
+			return errors.New("emf: a metric has no name")
+		}
+		if m.Name == "_aws" {
+			return errors.New("emf: _aws is reserved")
+		}
+		_, isDim := d.Dimensions[m.Name]
+		_, isProp := d.Properties[m.Name]
+		if isDim || isProp {
+			return fmt.Errorf("emf: metric %q collides with another member", m.Name)
+		}
+		for _, o := range d.Metrics[:i] {
+			if o.Name == m.Name {
+				return fmt.Errorf("emf: metric %q collides with another member", m.Name)
+			}
+		}
+		if len(m.Values) > MaxValues {
+			return fmt.Errorf("emf: metric %q has %d values, at most %d", m.Name, len(m.Values), MaxValues)
+		}
+		if err := checkSets(m.DimensionSets); err != nil {
+			return err
+		}
+		for _, v := range append([]float64{m.Value}, m.Values...) {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("emf: metric %q is not a finite number", m.Name)
+			}
+		}
+	}
+	return nil
+}
+
+func appendFloat(b []byte, v float64) []byte {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return strconv.AppendInt(b, int64(v), 10)
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
+}
+
+// appendAny writes the common property types directly and anything else through
+// encoding/json.
+func appendAny(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case string:
+		return appendString(b, x), nil
+	case int:
+		return strconv.AppendInt(b, int64(x), 10), nil
+	case int64:
+		return strconv.AppendInt(b, x, 10), nil
+	case bool:
+		return strconv.AppendBool(b, x), nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return b, errors.New("not a finite number")
+		}
+		return appendFloat(b, x), nil
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return b, err
+	}
+	return append(b, j...), nil
+}
+
+const hex = "0123456789abcdef"
+
+// appendString appends s as a JSON string, escaped as encoding/json escapes it
+// (invalid UTF-8 becomes U+FFFD).
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// Doc is a parsed EMF document in the specification's shape.
+type Doc struct {
+	AWS struct {
+		Timestamp         int64       `json:"Timestamp"`
+		CloudWatchMetrics []Directive `json:"CloudWatchMetrics"`
+	} `json:"_aws"`
+	// Root holds every top-level member.
+	Root map[string]any `json:"-"`
+}
+
+// Directive is one MetricDirective of a document.
+type Directive struct {
+	Namespace  string     `json:"Namespace"`
+	Dimensions [][]string `json:"Dimensions"`
+	Metrics    []struct {
+		Name string `json:"Name"`
+		Unit string `json:"Unit"`
+	} `json:"Metrics"`
+}
+
+// Series is one metric as CloudWatch publishes it: namespace, name and dimensions
+// (name → value).
+type Series struct {
+	Namespace  string
+	Name       string
+	Unit       string
+	Dimensions map[string]string
+}
+
+// Key is a stable spelling of the series, e.g. "lpmtls|Forwards|FunctionName=f,Outcome=delivered".
+func (s Series) Key() string {
+	keys := make([]string, 0, len(s.Dimensions))
+	for k := range s.Dimensions {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := s.Namespace + "|" + s.Name + "|"
+	for i, k := range keys {
+		if i > 0 {
+			out += ","
+		}
+		out += k + "=" + s.Dimensions[k]
+	}
+	return out
+}
+
+// Parse reads one EMF line and checks what the specification requires of it: a
+// timestamp, at least one directive, every dimension a string member and every metric
+// a number (or an array of up to 100 numbers) member.
+func Parse(line []byte) (Doc, error) {
+	var d Doc
+	if err := json.Unmarshal(line, &d); err != nil {
+		return d, fmt.Errorf("emf: not JSON: %w", err)
+	}
+	if err := json.Unmarshal(line, &d.Root); err != nil {
+		return d, err
+	}
+	if d.AWS.Timestamp <= 0 || len(d.AWS.CloudWatchMetrics) == 0 {
+		return d, errors.New("emf: no _aws timestamp or no CloudWatchMetrics directive")
+	}
+	for _, cw := range d.AWS.CloudWatchMetrics {
+		if cw.Namespace == "" || len(cw.Metrics) == 0 || cw.Dimensions == nil {
+			return d, errors.New("emf: a directive lacks its namespace, metrics or dimensions")
+		}
+		for _, set := range cw.Dimensions {
+			for _, k := range set {
+				if _, ok := d.Root[k].(string); !ok {
+					return d, fmt.Errorf("emf: dimension %q has no string value at top level", k)
+				}
+			}
+		}
+		for _, m := range cw.Metrics {
+			switch v := d.Root[m.Name].(type) {
+			case float64:
+			case []any:
+				if len(v) == 0 || len(v) > MaxValues {
+					return d, fmt.Errorf("emf: metric %q has %d values", m.Name, len(v))
+				}
+				for _, x := range v {
+					if _, ok := x.(float64); !ok {
+						return d, fmt.Errorf("emf: metric %q has a value that is not a number", m.Name)
+					}
+				}
+			default:
+				return d, fmt.Errorf("emf: metric %q has no numeric value at top level", m.Name)
+			}
+		}
+	}
+	return d, nil
+}
+
+// Series lists every series the document publishes.
+func (d Doc) Series() []Series {
+	var out []Series
+	for _, cw := range d.AWS.CloudWatchMetrics {
+		for _, set := range cw.Dimensions {
+			for _, m := range cw.Metrics {
+				s := Series{Namespace: cw.Namespace, Name: m.Name, Unit: m.Unit, Dimensions: map[string]string{}}
+				for _, k := range set {
+					s.Dimensions[k], _ = d.Root[k].(string)
+				}
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// Sum is the total of a metric's value(s) in the document.
+func (d Doc) Sum(name string) float64 {
+	switch v := d.Root[name].(type) {
+	case float64:
+		return v
+	case []any:
+		t := 0.0
+		for _, x := range v {
+			f, _ := x.(float64)
+			t += f
+		}
+		return t
+	}
+	return 0
+}
