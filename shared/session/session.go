@@ -86,6 +86,10 @@ type Options struct {
 	// OnToken is called whenever a bearer enters memory (e.g. to register it with the
 	// log redactor). It must be cheap and must not call back into the Manager.
 	OnToken func(bearer string)
+	// OnLogin is called before every login request to LivePerson, with the context of
+	// the call that needed it (e.g. to count logins per invocation). It must be cheap
+	// and must not call back into the Manager.
+	OnLogin func(ctx context.Context)
 }
 
 // Session is what a caller needs for one LivePerson call. Domains is shared with the
@@ -94,7 +98,22 @@ type Session struct {
 	AccountID string
 	Bearer    string
 	Domains   lp.Domains
+	// Source is where Get found the bearer for this call.
+	Source TokenSource
 }
+
+// TokenSource says where a bearer came from.
+type TokenSource string
+
+// Token sources, as the forward metrics name them.
+const (
+	// SourceMemory: the process's warm copy.
+	SourceMemory TokenSource = "memory"
+	// SourceStore: the shared copy in SSM Parameter Store (another process's login).
+	SourceStore TokenSource = "ssm"
+	// SourceLogin: a login this call made or waited for.
+	SourceLogin TokenSource = "login"
+)
 
 // Stats are cumulative counters, for tests and benchmarks.
 type Stats struct {
@@ -196,7 +215,9 @@ func (m *Manager) Stats() Stats {
 func (m *Manager) Get(ctx context.Context) (Session, error) {
 	if s, ok := m.warm(m.o.Now()); ok {
 		m.memoryHits.Add(1)
-		return s.sess, nil
+		sess := s.sess
+		sess.Source = SourceMemory
+		return sess, nil
 	}
 	ch := m.sf.DoChan("session", func() (any, error) {
 		// The shared work must not die when the first caller gives up while others still
@@ -362,7 +383,9 @@ func (m *Manager) refresh(ctx context.Context) (Session, error) {
 	now := m.o.Now()
 	cur, ok := m.warm(now)
 	if ok {
-		return cur.sess, nil // another flight finished while this one was queued
+		sess := cur.sess // another flight finished while this one was queued
+		sess.Source = SourceMemory
+		return sess, nil
 	}
 	needDomains := cur == nil || !now.Before(cur.domainsUntil)
 	needToken := cur == nil || !cur.hasToken || !now.Before(cur.refreshAt)
@@ -424,8 +447,9 @@ func (m *Manager) refresh(ctx context.Context) (Session, error) {
 		}
 	}
 
+	src := SourceMemory // only the domains were due
 	if needToken {
-		if err := m.tokenStep(ctx, acct, domains, storedTok, tokFound, now); err != nil {
+		if src, err = m.tokenStep(ctx, acct, domains, storedTok, tokFound, now); err != nil {
 			return Session{}, err
 		}
 	}
@@ -442,35 +466,40 @@ func (m *Manager) refresh(ctx context.Context) (Session, error) {
 				m.warnStore(ctx, "get", name, err)
 			}
 		}
-		if err := m.tokenStep(ctx, acct, domains, t, found, m.o.Now()); err != nil {
+		if src, err = m.tokenStep(ctx, acct, domains, t, found, m.o.Now()); err != nil {
 			return Session{}, err
 		}
 		if s = m.snap.Load(); s == nil || !s.hasToken {
 			return Session{}, &lp.Error{Kind: lp.KindAuth, Op: "session", Message: "bearer invalidated while it was being obtained"}
 		}
 	}
-	return s.sess, nil
+	sess := s.sess
+	sess.Source = src
+	return sess, nil
 }
 
 // tokenStep puts a token in memory: the stored one when usable, else a new login
-// (unless logins are held back after a refusal).
-func (m *Manager) tokenStep(ctx context.Context, acct string, d lp.Domains, stored storedToken, found bool, now time.Time) error {
+// (unless logins are held back after a refusal). It says which it was.
+func (m *Manager) tokenStep(ctx context.Context, acct string, d lp.Domains, stored storedToken, found bool, now time.Time) (TokenSource, error) {
 	if found && m.usable(stored, now) {
 		m.setToken(acct, stored, true)
-		return nil
+		return SourceStore, nil
 	}
 	if err := m.loginGate(ctx); err != nil {
-		return err
+		return "", err
 	}
 	tok, fromStore, err := m.obtainToken(ctx, acct, d)
 	m.mu.Lock()
 	m.secretFresh = false // a peer's token may have spared the login it was for
 	m.mu.Unlock()
 	if err != nil {
-		return err
+		return "", err
 	}
 	m.setToken(acct, tok, fromStore)
-	return nil
+	if fromStore {
+		return SourceStore, nil
+	}
+	return SourceLogin, nil
 }
 
 // storedToken is lp.Token plus when it was issued, which tells how long it lives
@@ -680,6 +709,9 @@ func (m *Manager) loginOnce(ctx context.Context, d lp.Domains) (storedToken, err
 
 func (m *Manager) loginWith(ctx context.Context, d lp.Domains, cred lp.Credentials) (storedToken, error) {
 	m.logins.Add(1)
+	if m.o.OnLogin != nil {
+		m.o.OnLogin(ctx)
+	}
 	tok, err := m.o.LP.Login(ctx, d, cred)
 	if err != nil {
 		return storedToken{}, err

@@ -554,3 +554,39 @@ func TestFirstCallerCancelDoesNotFailOthers(t *testing.T) {
 		t.Fatalf("logins %d", logins)
 	}
 }
+
+// Source says where each Get found its bearer, and OnLogin sees every login with the
+// context of the call that needed it (the forward metrics count both per invocation).
+func TestSourceAndOnLogin(t *testing.T) {
+	type key struct{}
+	var loginCtx []any
+	withHook := func(o *Options) {
+		o.OnLogin = func(ctx context.Context) { loginCtx = append(loginCtx, ctx.Value(key{})) }
+	}
+	ctx := context.WithValue(context.Background(), key{}, "invocation-1")
+
+	e := newEnv(t)
+	m := e.manager(withHook)
+	for i, want := range []TokenSource{SourceLogin, SourceMemory, SourceMemory} {
+		s, err := m.Get(ctx)
+		if err != nil || s.Source != want {
+			t.Fatalf("Get %d: source %q err %v, want %q", i, s.Source, err, want)
+		}
+	}
+	if len(loginCtx) != 1 || loginCtx[0] != "invocation-1" {
+		t.Fatalf("OnLogin calls %v, want one with the caller's context", loginCtx)
+	}
+
+	stored := newEnv(t)
+	stored.plantToken("stored-bearer-s3cr3t", stored.clock.Now().Add(time.Hour))
+	m = stored.manager(withHook)
+	if s := mustGet(t, m); s.Source != SourceStore {
+		t.Fatalf("cold start with a stored token: source %q", s.Source)
+	}
+	if s := mustGet(t, m); s.Source != SourceMemory {
+		t.Fatalf("then: source %q", s.Source)
+	}
+	if len(loginCtx) != 1 {
+		t.Fatalf("a stored token made %d logins", len(loginCtx)-1)
+	}
+}
