@@ -29,5 +29,6 @@ func main() {
 		Concurrency:        cfg.ForwardConcurrency,
 		Logger:             deps.Logger,
 	}
-	lambda.Start(lambdaevent.Router{Name: "forward", HTTP: svc.HandleHTTP, SQS: proc.Handle})
+	m := deps.ForwardMetrics("forward")
+	lambda.Start(lambdaevent.Router{Name: "forward", HTTP: m.HTTP(svc.HandleHTTP), SQS: m.SQS(proc.Handle)})
 }

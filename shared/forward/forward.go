@@ -222,11 +222,18 @@ type Service struct {
 // again and Send runs once more, which is safe because the body is a replayable slice.
 func (s *Service) Send(ctx context.Context, req *lp.ForwardRequest) (*lp.ForwardResponse, error) {
 	var resp *lp.ForwardResponse
+	var last session.Session
 	err := s.Sessions.Do(ctx, func(ctx context.Context, sess session.Session) error {
+		t0 := time.Now()
 		r, err := s.Gateway.Forward(ctx, sess.Domains, sess.AccountID, sess.Bearer, req)
-		resp = r
+		recordGateway(ctx, time.Since(t0)) // LivePerson's part, for GatewayLatency
+		resp, last = r, sess
 		return err
 	})
+	if last.Source != "" {
+		// Once per forward: the bearer of its last attempt (a login after a 401).
+		recordSession(ctx, last)
+	}
 	if err != nil {
 		return nil, err
 	}

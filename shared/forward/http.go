@@ -38,11 +38,11 @@ func (s *Service) HandleHTTP(ctx context.Context, e *events.APIGatewayV2HTTPRequ
 		in, err = apigw.FromV2(ev)
 	}
 	if err != nil {
-		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidBody, "the request body is not valid base64").HTTPResponse()
+		return recordHTTPError(ctx, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidBody, "the request body is not valid base64"))
 	}
 	stop, err := ParseBool(HeaderStopIfNoCert, in.Header.Get(HeaderStopIfNoCert))
 	if err != nil {
-		return apierr.From(err).HTTPResponse()
+		return recordHTTPError(ctx, apierr.From(err))
 	}
 	req, err := s.Policy.Validate(Input{
 		Method:                    in.Method,
@@ -58,13 +58,13 @@ func (s *Service) HandleHTTP(ctx context.Context, e *events.APIGatewayV2HTTPRequ
 	if err != nil {
 		ae := apierr.From(err)
 		log.Info("forward rejected", "status", ae.Status, "code", ae.Code, "reason", ae.Message)
-		return ae.HTTPResponse()
+		return recordHTTPError(ctx, ae)
 	}
 	resp, err := s.Send(ctx, req)
 	if err != nil {
 		ae := apierr.From(err)
 		log.Warn("forward failed", append(logAttrs(req, start), "status", ae.Status, "code", ae.Code, "error", err.Error())...)
-		return ae.HTTPResponse()
+		return recordHTTPError(ctx, ae)
 	}
 	attrs := logAttrs(req, start)
 	if len(req.Body) >= largeBody {
@@ -81,9 +81,10 @@ func (s *Service) HandleHTTP(ctx context.Context, e *events.APIGatewayV2HTTPRequ
 		ae := &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeResponseTooLarge, Source: apierr.SourceLPMTLS,
 			Message: fmt.Sprintf("the target answered %d with a response of %d bytes as JSON; a Lambda response is limited to %d", resp.StatusCode, size, MaxResponseBytes)}
 		log.Warn("forward response too large", append(attrs, "status", resp.StatusCode, "responseBytes", len(resp.Body))...)
-		return ae.HTTPResponse()
+		return recordHTTPError(ctx, ae)
 	}
 	log.Info("forwarded", append(attrs, "status", resp.StatusCode, "responseBytes", len(resp.Body))...)
+	RecordOutcome(ctx, OutcomeDelivered, "")
 	return out
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"slices"
 	"strconv"
@@ -451,4 +452,19 @@ func (d Doc) Sum(name string) float64 {
 		return t
 	}
 	return 0
+}
+
+// LineLevel is the level an EMF line carries: INFO, or the log filter's level when that
+// is higher. With the JSON log format Lambda drops lines below its application log
+// level and reads a line without a level as INFO, so a metric line must not rank lower.
+func LineLevel(filter slog.Level) string {
+	switch {
+	case filter > slog.LevelError:
+		return "FATAL"
+	case filter > slog.LevelWarn:
+		return "ERROR"
+	case filter > slog.LevelInfo:
+		return "WARN"
+	}
+	return "INFO"
 }

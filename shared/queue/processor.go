@@ -179,8 +179,10 @@ func (p *Processor) Handle(ctx context.Context, e *events.SQSEvent) (events.SQSE
 				rec := &e.Records[i]
 				if hasDeadline && time.Until(deadline) < margin {
 					failed[i] = true
-					p.log(ctx, rec, nil, Transient, &apierr.Error{Code: CodeDeadline,
-						Message: "not started: too little time left before the invocation deadline"}, 0, "")
+					ae := &apierr.Error{Code: CodeDeadline, Source: apierr.SourceLPMTLS, Transient: true,
+						Message: "not started: too little time left before the invocation deadline"}
+					forward.RecordError(ctx, ae)
+					p.log(ctx, rec, nil, Transient, ae, 0, "")
 				} else {
 					failed[i] = !p.process(ctx, workCtx, rec)
 				}
@@ -249,6 +251,11 @@ func (p *Processor) process(ctx, workCtx context.Context, rec *events.SQSMessage
 	if outcome == Transient && workCtx.Err() != nil && ctx.Err() == nil {
 		ae = &apierr.Error{Status: http.StatusGatewayTimeout, Code: CodeDeadline, Source: apierr.SourceLPMTLS, Transient: true,
 			Message: "stopped before the invocation deadline; will be retried", Err: err}
+	}
+	if ae == nil {
+		forward.RecordOutcome(ctx, forward.OutcomeDelivered, "")
+	} else {
+		forward.RecordError(ctx, ae)
 	}
 	id := ""
 	if msg != nil {

@@ -104,6 +104,8 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Deps, error) {
 		IsExists:      func(err error) bool { return errors.Is(err, paramstore.ErrExists) },
 		Logger:        logger,
 		OnToken:       obs.RegisterSecret,
+		// Logins are counted per invocation in the forward metrics (a no-op elsewhere).
+		OnLogin: forward.RecordLogin,
 	})
 	return d, nil
 }
@@ -152,6 +154,22 @@ func (d *Deps) ForwardService() *forward.Service {
 			MaxBodyBytes:       d.Config.MaxBodyBytes,
 		},
 		Logger: d.Logger,
+	}
+}
+
+// ForwardMetrics writes the forward function's metrics to stdout, which Lambda ships to
+// CloudWatch Logs. FunctionName is the Lambda function's name, or fallback outside Lambda.
+func (d *Deps) ForwardMetrics(fallback string) *forward.Metrics {
+	name := os.Getenv("AWS_LAMBDA_FUNCTION_NAME")
+	if name == "" {
+		name = fallback
+	}
+	return &forward.Metrics{
+		Namespace:    d.Config.MetricsNamespace,
+		FunctionName: name,
+		Out:          os.Stdout,
+		Logger:       d.Logger,
+		LogLevel:     d.Config.LogLevel,
 	}
 }
 

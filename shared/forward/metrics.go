@@ -1,0 +1,294 @@
+package forward
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/lpmtls/lpmtls/shared/apierr"
+	"github.com/lpmtls/lpmtls/shared/metrics"
+	"github.com/lpmtls/lpmtls/shared/obs"
+	"github.com/lpmtls/lpmtls/shared/session"
+)
+
+// Metric and dimension names of the forward function, spelt once for the code, the
+// tests and the template's dashboard and alarms.
+const (
+	MetricForwards       = "Forwards"
+	MetricErrors         = "ForwardErrors"
+	MetricLatency        = "ForwardLatency"
+	MetricGatewayLatency = "GatewayLatency"
+	MetricLogins         = "Logins"
+	MetricTokenSource    = "TokenSource"
+
+	DimensionFunction  = "FunctionName"
+	DimensionOutcome   = "Outcome"
+	DimensionErrorCode = "ErrorCode"
+	DimensionSource    = "Source"
+
+	DefaultNamespace = "lpmtls"
+)
+
+// Outcomes of one forward (the Outcome dimension).
+const (
+	// OutcomeDelivered: the target answered and its answer went back (HTTP) or the
+	// message left the queue (SQS).
+	OutcomeDelivered = "delivered"
+	// OutcomeTransient: an upstream or lpmtls failure worth another attempt.
+	OutcomeTransient = "transient"
+	// OutcomePermanent: LivePerson or the target refused in a way no retry cures.
+	OutcomePermanent = "permanent"
+	// OutcomeClientError: the request itself was invalid (a 4xx from lpmtls).
+	OutcomeClientError = "client_error"
+)
+
+// Outcomes lists every Outcome value.
+var Outcomes = []string{OutcomeDelivered, OutcomeTransient, OutcomePermanent, OutcomeClientError}
+
+// OutcomeOf classifies a forward's failure (nil: delivered). The HTTP route and the
+// queue share it so the same failure counts the same way on both.
+func OutcomeOf(ae *apierr.Error) string {
+	switch {
+	case ae == nil:
+		return OutcomeDelivered
+	case ae.Source == apierr.SourceLPMTLS && ae.Status >= 400 && ae.Status < 500:
+		return OutcomeClientError
+	case ae.Transient:
+		return OutcomeTransient
+	}
+	return OutcomePermanent
+}
+
+// Invocation collects one invocation's forward metrics. It is safe for concurrent use
+// (an SQS batch forwards its messages in parallel).
+type Invocation struct {
+	start   time.Time
+	mu      sync.Mutex
+	counts  []outcomeCount
+	gateway []float64 // ms per gateway attempt
+	logins  int
+	sources []sourceCount
+	account string
+}
+
+type outcomeCount struct {
+	outcome, code string
+	n             int
+}
+
+type sourceCount struct {
+	source session.TokenSource
+	n      int
+}
+
+type invocationKey struct{}
+
+// InvocationFrom returns the invocation ctx belongs to, or nil.
+func InvocationFrom(ctx context.Context) *Invocation {
+	inv, _ := ctx.Value(invocationKey{}).(*Invocation)
+	return inv
+}
+
+// RecordOutcome counts one forward's outcome and, for a failure, its error code.
+func RecordOutcome(ctx context.Context, outcome, code string) {
+	inv := InvocationFrom(ctx)
+	if inv == nil {
+		return
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	for i := range inv.counts {
+		if c := &inv.counts[i]; c.outcome == outcome && c.code == code {
+			c.n++
+			return
+		}
+	}
+	inv.counts = append(inv.counts, outcomeCount{outcome, code, 1})
+}
+
+// RecordError counts a failed forward by its apierr classification.
+func RecordError(ctx context.Context, ae *apierr.Error) {
+	RecordOutcome(ctx, OutcomeOf(ae), ae.Code)
+}
+
+// RecordLogin counts a login to LivePerson made for this invocation.
+func RecordLogin(ctx context.Context) {
+	if inv := InvocationFrom(ctx); inv != nil {
+		inv.mu.Lock()
+		inv.logins++
+		inv.mu.Unlock()
+	}
+}
+
+func recordGateway(ctx context.Context, d time.Duration) {
+	if inv := InvocationFrom(ctx); inv != nil {
+		inv.mu.Lock()
+		if len(inv.gateway) < metrics.MaxValues {
+			inv.gateway = append(inv.gateway, float64(d.Microseconds())/1000)
+		}
+		inv.mu.Unlock()
+	}
+}
+
+func recordSession(ctx context.Context, sess session.Session) {
+	inv := InvocationFrom(ctx)
+	if inv == nil {
+		return
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.account = sess.AccountID
+	for i := range inv.sources {
+		if inv.sources[i].source == sess.Source {
+			inv.sources[i].n++
+			return
+		}
+	}
+	inv.sources = append(inv.sources, sourceCount{sess.Source, 1})
+}
+
+// Metrics writes one EMF document per invocation of the forward function (more only
+// when an SQS batch's messages differ in outcome, error code or token source: a
+// document holds one value per dimension).
+type Metrics struct {
+	Namespace    string // default DefaultNamespace
+	FunctionName string // the FunctionName dimension (AWS_LAMBDA_FUNCTION_NAME)
+	Out          io.Writer
+	Logger       *slog.Logger
+	// LogLevel is the level Lambda filters application logs at: the metric line is
+	// labelled at least this level so the filter never drops it.
+	LogLevel slog.Level
+	Now      func() time.Time
+}
+
+// Begin starts collecting an invocation's metrics.
+func (m *Metrics) Begin(ctx context.Context) (context.Context, *Invocation) {
+	inv := &Invocation{start: m.now()}
+	return context.WithValue(ctx, invocationKey{}, inv), inv
+}
+
+// HTTP wraps the HTTP handler.
+func (m *Metrics) HTTP(h func(context.Context, *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse) func(context.Context, *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	return func(ctx context.Context, e *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+		ctx, inv := m.Begin(ctx)
+		r := h(ctx, e)
+		m.End(ctx, inv, "http")
+		return r
+	}
+}
+
+// SQS wraps the SQS batch handler.
+func (m *Metrics) SQS(h func(context.Context, *events.SQSEvent) (events.SQSEventResponse, error)) func(context.Context, *events.SQSEvent) (events.SQSEventResponse, error) {
+	return func(ctx context.Context, e *events.SQSEvent) (events.SQSEventResponse, error) {
+		ctx, inv := m.Begin(ctx)
+		r, err := h(ctx, e)
+		m.End(ctx, inv, "sqs")
+		return r, err
+	}
+}
+
+// End writes the invocation's documents. A metric that cannot be written is logged,
+// never failing the forward it describes.
+func (m *Metrics) End(ctx context.Context, inv *Invocation, trigger string) {
+	out := m.Out
+	if out == nil {
+		out = os.Stdout
+	}
+	for _, d := range m.Documents(inv, trigger) {
+		if err := d.Write(out); err != nil {
+			obs.Logger(ctx, m.logger()).Error("writing forward metrics failed", "error", err.Error())
+			return
+		}
+	}
+}
+
+// Documents renders an invocation. The first document carries the invocation's own
+// metrics (latency, gateway latencies, logins); each carries at most one outcome/error
+// code group and one token-source group, so an HTTP invocation is always one document.
+func (m *Metrics) Documents(inv *Invocation, trigger string) []metrics.EMF {
+	now := m.now()
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	n := max(1, len(inv.counts), len(inv.sources))
+	docs := make([]metrics.EMF, n)
+	fn := []string{DimensionFunction}
+	for i := range docs {
+		d := metrics.EMF{
+			Namespace:     m.namespace(),
+			Timestamp:     now,
+			DimensionSets: [][]string{fn},
+			Dimensions:    map[string]string{DimensionFunction: m.FunctionName},
+			// level and timestamp are for Lambda's log-level filter, which ignores the
+			// level of a line without a valid RFC 3339 timestamp.
+			Properties: map[string]any{
+				"level":     metrics.LineLevel(m.LogLevel),
+				"timestamp": now.UTC().Format(time.RFC3339Nano),
+				"message":   "forward metrics",
+				"trigger":   trigger,
+			},
+		}
+		if inv.account != "" {
+			d.Properties["account"] = inv.account
+		}
+		if i == 0 {
+			d.Metrics = append(d.Metrics,
+				metrics.Metric{Name: MetricLatency, Unit: "Milliseconds", Value: float64(now.Sub(inv.start).Microseconds()) / 1000},
+				metrics.Metric{Name: MetricLogins, Unit: "Count", Value: float64(inv.logins)})
+			if len(inv.gateway) > 0 {
+				d.Metrics = append(d.Metrics, metrics.Metric{Name: MetricGatewayLatency, Unit: "Milliseconds", Values: inv.gateway})
+			}
+		}
+		if i < len(inv.counts) {
+			c := inv.counts[i]
+			d.Dimensions[DimensionOutcome] = c.outcome
+			// Also under FunctionName alone: the total the error-rate alarm divides by.
+			d.Metrics = append(d.Metrics, metrics.Metric{Name: MetricForwards, Unit: "Count", Value: float64(c.n),
+				DimensionSets: [][]string{{DimensionFunction, DimensionOutcome}, fn}})
+			if c.code != "" {
+				d.Dimensions[DimensionErrorCode] = c.code
+				d.Metrics = append(d.Metrics, metrics.Metric{Name: MetricErrors, Unit: "Count", Value: float64(c.n),
+					DimensionSets: [][]string{{DimensionFunction, DimensionErrorCode}}})
+			}
+		}
+		if i < len(inv.sources) {
+			s := inv.sources[i]
+			d.Dimensions[DimensionSource] = string(s.source)
+			d.Metrics = append(d.Metrics, metrics.Metric{Name: MetricTokenSource, Unit: "Count", Value: float64(s.n),
+				DimensionSets: [][]string{{DimensionFunction, DimensionSource}}})
+		}
+		docs[i] = d
+	}
+	return docs
+}
+
+func (m *Metrics) namespace() string {
+	if m.Namespace != "" {
+		return m.Namespace
+	}
+	return DefaultNamespace
+}
+
+func (m *Metrics) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+func (m *Metrics) logger() *slog.Logger {
+	if m.Logger != nil {
+		return m.Logger
+	}
+	return slog.Default()
+}
+
+// recordHTTPError counts a failed HTTP forward and renders its answer.
+func recordHTTPError(ctx context.Context, ae *apierr.Error) events.APIGatewayV2HTTPResponse {
+	RecordError(ctx, ae)
+	return ae.HTTPResponse()
+}
