@@ -105,16 +105,10 @@ func TestTemplateFunctions(t *testing.T) {
 			t.Fatalf("Makefile lacks build-%s, which sam build calls", id)
 		}
 		// Least privilege: the secret by ARN, SSM only under the prefix.
-		var stmts []any
-		for _, pol := range get(t, r, "Properties", "Policies").([]any) {
-			if st, ok := pol.(map[string]any)["Statement"].([]any); ok {
-				stmts = append(stmts, st...)
-			}
-		}
+		stmts := roleStatements(t, tpl, id)
 		var sawSecret, sawSSM bool
-		for _, s := range stmts {
-			m, ok := s.(map[string]any)
-			if !ok || m["Action"] == nil {
+		for _, m := range stmts {
+			if m["Action"] == nil {
 				continue
 			}
 			switch a := m["Action"].(type) {
@@ -149,7 +143,8 @@ func TestTemplateFunctions(t *testing.T) {
 	// The routes are plain API Gateway v2 resources, not HttpApi events: SAM would not
 	// evaluate the ApiAuth condition in an HttpApi's Auth.
 	for id, fn := range map[string]string{"ForwardFunction": "Forward", "MappingFunction": "Mapping"} {
-		for name, ev := range get(t, resources[id], "Properties", "Events").(map[string]any) {
+		events, _ := get(t, resources[id], "Properties").(map[string]any)["Events"].(map[string]any)
+		for name, ev := range events {
 			if get(t, ev, "Type") == "HttpApi" || get(t, ev, "Type") == "Api" {
 				t.Fatalf("%s: API event %s left beside %sRoute", id, name, fn)
 			}
@@ -158,6 +153,42 @@ func TestTemplateFunctions(t *testing.T) {
 	if sub, _ := fnArg(get(t, tpl, "Outputs", "ApiUrl", "Value"), "Fn::Sub").(string); sub != "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}" {
 		t.Fatalf("ApiUrl output %q", sub)
 	}
+}
+
+// roleStatements returns the statements of the explicit execution role of function id
+// (both branches of a Fn::If, without AWS::NoValue). A function must name its role: a
+// role SAM generates for an SQS event also gets AWSLambdaSQSQueueExecutionRole
+// (Resource "*").
+func roleStatements(t *testing.T, tpl map[string]any, id string) []map[string]any {
+	t.Helper()
+	props := get(t, tpl, "Resources", id, "Properties").(map[string]any)
+	if _, ok := props["Policies"]; ok {
+		t.Fatalf("%s: SAM Policies would make SAM generate the role", id)
+	}
+	role := ref(props["Role"])
+	if role == "" || get(t, tpl, "Resources", role, "Type") != "AWS::IAM::Role" {
+		t.Fatalf("%s: no explicit AWS::IAM::Role (Role %v)", id, props["Role"])
+	}
+	rp := get(t, tpl, "Resources", role, "Properties").(map[string]any)
+	if _, ok := rp["ManagedPolicyArns"]; ok {
+		t.Fatalf("%s: managed policies on %s", id, role)
+	}
+	var out []map[string]any
+	for _, pol := range get(t, rp, "Policies").([]any) {
+		for _, s := range get(t, pol, "PolicyDocument", "Statement").([]any) {
+			m := s.(map[string]any)
+			if iff, isIf := m["Fn::If"].([]any); isIf {
+				for _, branch := range iff[1:] {
+					if b, ok := branch.(map[string]any); ok && ref(b) != "AWS::NoValue" {
+						out = append(out, b)
+					}
+				}
+				continue
+			}
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // fnArg returns the argument of intrinsic fn when v is that intrinsic, else nil.
@@ -307,14 +338,34 @@ func TestTemplateSecretArnPattern(t *testing.T) {
 
 func TestTemplateHealthCheck(t *testing.T) {
 	tpl := loadTemplate(t)
-	fn := get(t, tpl, "Resources", "MappingFunction", "Properties")
-	sched := get(t, fn, "Events", "HealthCheck")
-	if get(t, sched, "Type") != "ScheduleV2" {
+	fn := get(t, tpl, "Resources", "MappingFunction", "Properties").(map[string]any)
+	if _, ok := fn["Events"]; ok {
+		t.Fatal("MappingFunction has SAM events; the schedule is a plain AWS::Scheduler::Schedule")
+	}
+	sched := get(t, tpl, "Resources", "HealthCheckSchedule")
+	if get(t, sched, "Type") != "AWS::Scheduler::Schedule" {
 		t.Fatalf("schedule %v", sched)
 	}
 	p := get(t, sched, "Properties")
-	get(t, p, "RetryPolicy", "MaximumRetryAttempts")
-	get(t, p, "DeadLetterConfig", "QueueLogicalId")
+	if ref(get(t, p, "ScheduleExpression")) != "HealthCheckRate" || ref(get(t, p, "State")) != "HealthCheckState" ||
+		ref(get(t, p, "Target", "Input")) != "HealthCheckInput" || ref(get(t, p, "Target", "Arn")) != "MappingFunction" {
+		t.Fatalf("schedule %v", p)
+	}
+	get(t, p, "Target", "RetryPolicy", "MaximumRetryAttempts")
+	if ref(get(t, p, "Target", "DeadLetterConfig", "Arn")) != "HealthCheckDLQ" {
+		t.Fatal("schedule dead-letter queue")
+	}
+	// The schedule's role may invoke the mapping function and fill the DLQ, nothing else.
+	role := ref(get(t, p, "Target", "RoleArn"))
+	var grants []string
+	for _, pol := range get(t, tpl, "Resources", role, "Properties", "Policies").([]any) {
+		for _, s := range get(t, pol, "PolicyDocument", "Statement").([]any) {
+			grants = append(grants, get(t, s, "Action").(string)+" "+ref(get(t, s, "Resource")))
+		}
+	}
+	if strings.Join(grants, ",") != "lambda:InvokeFunction MappingFunction,sqs:SendMessage HealthCheckDLQ" {
+		t.Fatalf("schedule role grants %v", grants)
+	}
 	if get(t, tpl, "Parameters", "HealthCheckRate", "Default") != "rate(5 minutes)" {
 		t.Fatal("default rate")
 	}
@@ -363,25 +414,23 @@ func TestTemplateQueue(t *testing.T) {
 			t.Fatalf("timeout %d: visibility %d", timeout, seconds)
 		}
 	}
-	// Sending is allowed to the DLQ and the results queue only.
+	// Sending is allowed to the DLQ and the results queue only; the poller's actions
+	// on the request queue alone.
 	var sends []string
-	for _, pol := range get(t, fn, "Policies").([]any) {
-		m := pol.(map[string]any)
-		if sp, ok := m["SQSPollerPolicy"]; ok {
-			if get(t, sp, "QueueName").(map[string]any)["Fn::GetAtt"].([]any)[0] != "RequestQueue" {
-				t.Fatal("poller policy not scoped to the request queue")
+	var polled bool
+	for _, sm := range roleStatements(t, tpl, "ForwardFunction") {
+		if sm["Action"] == "sqs:SendMessage" {
+			sends = append(sends, ref(sm["Resource"]))
+		}
+		if a, ok := sm["Action"].([]any); ok && a[0] == "sqs:ReceiveMessage" {
+			polled = true
+			if ref(sm["Resource"]) != "RequestQueue" || len(a) != 3 || a[1] != "sqs:DeleteMessage" || a[2] != "sqs:GetQueueAttributes" {
+				t.Fatalf("poller statement %v", sm)
 			}
 		}
-		stmts, _ := m["Statement"].([]any)
-		for _, s := range stmts {
-			sm, ok := s.(map[string]any)
-			if iff, isIf := sm["Fn::If"].([]any); isIf {
-				sm, ok = iff[1].(map[string]any)
-			}
-			if ok && sm["Action"] == "sqs:SendMessage" {
-				sends = append(sends, sm["Resource"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string))
-			}
-		}
+	}
+	if !polled {
+		t.Fatal("no poller statement on the request queue")
 	}
 	if strings.Join(sends, ",") != "RequestDLQ,ResultsQueue" {
 		t.Fatalf("sqs:SendMessage on %v", sends)
