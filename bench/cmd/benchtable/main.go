@@ -53,6 +53,9 @@ var targets = []target{
 	{"BinarySize/mapping", "MB", 12, "binary ≤ 12 MB (mapping)"},
 	{"WarmInvoke", "rss-MB", 30, "RSS ≤ 30 MB after 1,000 warm invocations"},
 	{"SQSBatch/concurrent", "batch-x-slowest", 1.5, "batch of 10 ≈ slowest message"},
+	{"ForwardMetrics/discard-1KiB", "overhead-p50-ns", 10_000, "forward metrics ≤ 10 µs (1 KiB, rendering)"},
+	{"ForwardMetrics/discard-64KiB", "overhead-p50-ns", 10_000, "forward metrics ≤ 10 µs (64 KiB, rendering)"},
+	{"ForwardMetrics/pipe-1KiB", "overhead-p50-ns", 10_000, "forward metrics ≤ 10 µs (1 KiB, with the stdout write)"},
 }
 
 var line = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+(\d+)\s+(.*)$`)

@@ -1,0 +1,113 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/lpmtls/lpmtls/shared/forward"
+	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/obs"
+	"github.com/lpmtls/lpmtls/shared/session"
+	"github.com/lpmtls/lpmtls/shared/testenv"
+)
+
+// memGateway answers every forward with the request body, in memory: with no network
+// in the way, the cost of the metrics is not lost in the noise of a round trip.
+type memGateway struct{}
+
+func (memGateway) Forward(_ context.Context, _ lp.Domains, _, _ string, r *lp.ForwardRequest) (*lp.ForwardResponse, error) {
+	return &lp.ForwardResponse{StatusCode: 200, Header: map[string][]string{"Content-Type": {"application/json"}}, Body: r.Body}, nil
+}
+
+type memSessions struct{}
+
+func (memSessions) Do(ctx context.Context, fn func(context.Context, session.Session) error) error {
+	return fn(ctx, session.Session{AccountID: "90412233", Bearer: "b", Domains: lp.Domains{}, Source: session.SourceMemory})
+}
+
+// BenchmarkForwardMetrics is the warm-path cost of the forward metrics: the HTTP
+// handler (in-memory gateway and session, production logger to io.Discard) with and
+// without the metrics wrapper, alternated, at 1 KiB and 64 KiB bodies. "discard" writes
+// the EMF line to io.Discard: the cost of collecting and rendering it. "pipe" writes it
+// to a pipe read by another process, as Lambda's stdout is: plus the write(2).
+// overhead-p50-ns is the difference of the medians; extra-allocs/op and extra-B/op the
+// difference in allocations per call.
+func BenchmarkForwardMetrics(b *testing.B) {
+	// Lambda's stdout is a pipe read by another process: cat to /dev/null here.
+	cat := exec.Command("cat")
+	w, err := cat.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cat.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		w.Close() // cat ends at EOF
+		if err := cat.Wait(); err != nil {
+			_ = cat.Process.Kill()
+		}
+	})
+	svc := &forward.Service{Gateway: memGateway{}, Sessions: memSessions{}, Policy: forward.Policy{DefaultServiceName: testenv.ServiceName},
+		Logger: obs.NewLogger(io.Discard, slog.LevelInfo)}
+	ctx := context.Background()
+	for _, c := range []struct {
+		out  string
+		size int
+	}{{"discard", 1 << 10}, {"discard", 64 << 10}, {"pipe", 1 << 10}, {"pipe", 64 << 10}} {
+		size := c.size
+		m := &forward.Metrics{FunctionName: "lpmtls-forward", Out: io.Discard, Logger: svc.Logger}
+		if c.out == "pipe" {
+			m.Out = w
+		}
+		bare, metered := svc.HandleHTTP, m.HTTP(svc.HandleHTTP)
+		body := bytes.Repeat([]byte("x"), size)
+		ev := forwardEvent(b, "https://api.brand.example/hooks/in?x=1", body, "application/json", "")
+		b.Run(c.out+"-"+strconv.Itoa(size>>10)+"KiB", func(b *testing.B) {
+			b.ReportAllocs()
+			var db, dm durations
+			var ms runtime.MemStats
+			var allocsB, allocsM, bytesB, bytesM uint64
+			measure := func(h func(context.Context, *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse, d *durations, allocs, bytes *uint64) {
+				runtime.ReadMemStats(&ms)
+				a0, b0 := ms.Mallocs, ms.TotalAlloc
+				t0 := time.Now()
+				resp := h(ctx, ev)
+				*d = append(*d, time.Since(t0))
+				runtime.ReadMemStats(&ms)
+				*allocs += ms.Mallocs - a0
+				*bytes += ms.TotalAlloc - b0
+				if resp.StatusCode != 200 || len(resp.Body) != size {
+					b.Fatalf("status %d, %d bytes", resp.StatusCode, len(resp.Body))
+				}
+			}
+			i := 0
+			for b.Loop() {
+				if i%2 == 0 {
+					measure(bare, &db, &allocsB, &bytesB)
+					measure(metered, &dm, &allocsM, &bytesM)
+				} else {
+					measure(metered, &dm, &allocsM, &bytesM)
+					measure(bare, &db, &allocsB, &bytesB)
+				}
+				i++
+			}
+			n := float64(i)
+			b.ReportMetric(float64(dm.pct(0.5)-db.pct(0.5)), "overhead-p50-ns")
+			b.ReportMetric(float64(dm.pct(0.99)-db.pct(0.99)), "overhead-p99-ns")
+			b.ReportMetric(float64(db.pct(0.5)), "bare-p50-ns")
+			b.ReportMetric((float64(allocsM)-float64(allocsB))/n, "extra-allocs/op")
+			b.ReportMetric((float64(bytesM)-float64(bytesB))/n, "extra-B/op")
+		})
+	}
+}
+
