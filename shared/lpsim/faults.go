@@ -25,6 +25,11 @@ type Fault struct {
 	Header http.Header
 	// Body replaces the default LivePerson-shaped error body for the op.
 	Body string
+	// Reset aborts the request without an answer (after Delay, ignoring Status): the
+	// connection is closed under an HTTP/1.1 client and the stream reset (RST_STREAM)
+	// under HTTP/2, which is how a crashing or resetting server looks to its caller. On
+	// "target", the gateway then answers 424 with its transport headers.
+	Reset bool
 }
 
 // Counts is a snapshot of what the simulator has seen. Every request that reaches an
@@ -112,6 +117,10 @@ func (s *Sim) applyFault(op string, w http.ResponseWriter, r *http.Request) bool
 		case <-r.Context().Done():
 			return true // client gone: nobody to answer
 		}
+	}
+	if f.Reset {
+		// net/http recovers this value silently and drops the connection or stream.
+		panic(http.ErrAbortHandler)
 	}
 	if f.Status == 0 {
 		return false

@@ -45,6 +45,11 @@ func StartProcess(bin string, env []string, logs io.Writer) (*Process, error) {
 	}
 	go func() {
 		p.waitErr = cmd.Wait()
+		reason := "exited without providing a reason"
+		if p.waitErr != nil {
+			reason = p.waitErr.Error()
+		}
+		srv.failPending(reason)
 		close(p.exited)
 	}()
 	return p, nil
