@@ -317,6 +317,14 @@ func (s *Sim) RevokeTokens() {
 // Inject queues a fault; queued faults apply in order, per op.
 func (s *Sim) Inject(f Fault) { s.faults.push(f) }
 
+// ClearFaults drops every queued fault, as a recovered LivePerson would: a test injects
+// a lasting outage with a large Times and ends it here.
+func (s *Sim) ClearFaults() {
+	s.faults.mu.Lock()
+	s.faults.queued = nil
+	s.faults.mu.Unlock()
+}
+
 // Counts returns a snapshot of the counters.
 func (s *Sim) Counts() Counts { return s.counts.snapshot() }
 

@@ -288,6 +288,24 @@ func TestStoreDownStillWorks(t *testing.T) {
 	}
 }
 
+// A store that answers after the deadline (SSM slow) costs each call a quarter of the
+// time left, not the whole invocation: the login goes straight to LivePerson in time.
+func TestSlowStoreLeavesTimeForLivePerson(t *testing.T) {
+	e := newEnv(t)
+	e.store.stall = true
+	m := e.manager()
+	// Without the per-call bound the first store read alone takes the whole deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := m.Get(ctx)
+	if err != nil || s.Bearer == "" {
+		t.Fatalf("a stalled store took the whole deadline: %v\n%s", err, e.logs.String())
+	}
+	if got := m.Stats().Logins; got != 1 {
+		t.Errorf("logins = %d, want 1", got)
+	}
+}
+
 func TestCSDSDown(t *testing.T) {
 	csdsErr := &lp.Error{Kind: lp.KindGateway, Op: "csds", Status: 503, Message: "unavailable"}
 	t.Run("stale domains in memory", func(t *testing.T) {

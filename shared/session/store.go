@@ -25,18 +25,40 @@ func encodeDomains(d lp.Domains, at time.Time) string {
 	return string(b)
 }
 
+// storeShare is the part of the time left that one store call may take. The store is a
+// cache: a slow one (SSM answering after half the deadline) must fail fast enough that
+// LivePerson can still be asked directly. A cold refresh makes up to four store calls
+// in a row, and four quarters of what is left each time still leave a third of the
+// time for CSDS, the login and the call itself.
+const storeShare = 4
+
+// storeCtx bounds one store call by storeShare of ctx's remaining (real) time.
+func storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, time.Until(dl)/storeShare)
+}
+
 func (m *Manager) storeGet(ctx context.Context, name string) (string, bool, error) {
 	m.storeGets.Add(1)
+	ctx, cancel := storeCtx(ctx)
+	defer cancel()
 	return m.o.Store.Get(ctx, name)
 }
 
 func (m *Manager) storePut(ctx context.Context, name, value string, secure, overwrite bool) error {
 	m.storePuts.Add(1)
+	ctx, cancel := storeCtx(ctx)
+	defer cancel()
 	return m.o.Store.Put(ctx, name, value, secure, overwrite)
 }
 
 func (m *Manager) storeDelete(ctx context.Context, name string) error {
 	m.storeDeletes.Add(1)
+	ctx, cancel := storeCtx(ctx)
+	defer cancel()
 	return m.o.Store.Delete(ctx, name)
 }
 
