@@ -150,8 +150,8 @@ type observed struct {
 	sum    health.Summary
 	metric string
 	// SQS: the first batch, then where every message ended.
-	first [3]int // delivered, batch item failures, dead-lettered
-	final [2]int // distinct messages delivered, dead-lettered
+	first    [3]int // delivered, batch item failures, dead-lettered
+	final    [2]int // distinct messages delivered, dead-lettered
 	dlqCodes map[string]int
 }
 

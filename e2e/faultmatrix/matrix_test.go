@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -70,6 +71,8 @@ type row struct {
 	// kill, when set, SIGKILLs the process as soon as it reports true.
 	kill func(c *cell) bool
 	cols [4]want
+	// also names the older tests that cover this fault in more depth.
+	also string
 }
 
 func httpOK(retried string) want { return want{status: 200, retried: retried} }
@@ -213,6 +216,7 @@ var rows = []row{
 	},
 	{
 		name:   "login 429 with Retry-After",
+		also:   "session TestLoginBackoff",
 		inject: func(c *cell) { c.env.Sim.Inject(lpsim.Fault{Op: "login", Status: 429, RetryAfter: "6"}) },
 		cols: [4]want{
 			with(httpErr(429, "liveperson_throttled", "liveperson", "6", "the caller retries after Retry-After; until then lpmtls answers 429 without logging in (this instance, and every other through the SSM lease marker)"), noLoginAgain),
@@ -233,6 +237,7 @@ var rows = []row{
 	},
 	{
 		name:   "login refused",
+		also:   "session TestLoginBackoff, TestLeaseHolderRefusedWaiterDoesNotLogIn",
 		inject: func(c *cell) { c.env.Sim.Inject(lpsim.Fault{Op: "login", Status: 401}) },
 		cols: [4]want{
 			with(httpErr(502, "liveperson_auth_failed", "liveperson", "", "the secret is re-read once (a rotation is picked up); if unchanged, no login for 30 s: later calls get the same 502 at once"), noLoginAgain),
@@ -258,6 +263,7 @@ var rows = []row{
 	},
 	{
 		name: "CSDS down, warm (domains cached)",
+		also: "e2e TestCSDSDownWithCachedDomains (a fresh cache)",
 		prime: func(c *cell) {
 			warm(c)
 			c.procs[0].Stop()
@@ -273,6 +279,7 @@ var rows = []row{
 	},
 	{
 		name:   "SSM down",
+		also:   "e2e TestSSMUnavailableIsNotFatal",
 		inject: func(c *cell) { c.env.AWS.SetDown(awsfake.SSM, true) },
 		heal:   func(c *cell) { c.env.AWS.SetDown(awsfake.SSM, false) },
 		cols: [4]want{
@@ -284,6 +291,7 @@ var rows = []row{
 	},
 	{
 		name: "SSM slow (past half the deadline)",
+		also: "session TestSlowStoreLeavesTimeForLivePerson",
 		inject: func(c *cell) {
 			c.env.AWS.SetDelay(awsfake.SSM, slowSSMDeadline(c.col)*6/10)
 		},
@@ -309,6 +317,7 @@ var rows = []row{
 	},
 	{
 		name:  "secret rotated",
+		also:  "e2e TestSecretRotation; session TestCredentialRotation",
 		prime: warm,
 		inject: func(c *cell) {
 			const rotated = "pw-rotated-Qm3-second-generation"
@@ -325,6 +334,7 @@ var rows = []row{
 	},
 	{
 		name:   "bearer revoked mid-life",
+		also:   "e2e TestReloginAfter401RetriesOnce, TestLargeBinaryBodyStreamedAndReplayed",
 		prime:  warm,
 		inject: func(c *cell) { c.env.Sim.RevokeTokens() },
 		cols: [4]want{
@@ -336,6 +346,7 @@ var rows = []row{
 	},
 	{
 		name: "gateway 429",
+		also: "e2e TestLivePersonFailuresAreDistinguishable",
 		inject: func(c *cell) {
 			c.env.Sim.Inject(lpsim.Fault{Op: c.col.gatewayOp(), Status: 429, RetryAfter: "2"})
 		},
@@ -348,6 +359,7 @@ var rows = []row{
 	},
 	{
 		name:   "gateway 5xx",
+		also:   "e2e TestLivePersonFailuresAreDistinguishable; health TestScheduledCheckLivePersonDown",
 		inject: func(c *cell) { c.env.Sim.Inject(lpsim.Fault{Op: c.col.gatewayOp(), Status: 503}) },
 		cols: [4]want{
 			with(httpErr(502, "gateway_error", "liveperson", "", retryCallerHTTP+" (a 5xx may be the target's own: lpmtls does not repeat a request that may have reached it)"), gatewayCalls(1)),
@@ -358,6 +370,7 @@ var rows = []row{
 	},
 	{
 		name:   "gateway 424",
+		also:   "e2e TestLivePersonFailuresAreDistinguishable; queue TestMixedBatch",
 		inject: func(c *cell) { c.env.Sim.Inject(lpsim.Fault{Op: c.col.gatewayOp(), Status: 424}) },
 		cols: [4]want{
 			func() want {
@@ -372,6 +385,7 @@ var rows = []row{
 	},
 	{
 		name:  "gateway slow past the deadline",
+		also:  "e2e TestSlowGatewayTimesOutCleanly",
 		prime: warm,
 		inject: func(c *cell) {
 			c.env.Sim.Inject(lpsim.Fault{Op: c.col.gatewayOp(), Delay: slowFaultDelay})
@@ -415,6 +429,7 @@ var rows = []row{
 	},
 	{
 		name: "process killed (SIGKILL) mid-request",
+		also: "runtimeapi TestKilledMidInvocationFailsIt",
 		inject: func(c *cell) {
 			op := "target"
 			if c.col == colMapping || c.col == colSchedule {
@@ -438,6 +453,7 @@ var rows = []row{
 	},
 	{
 		name:   "process killed (SIGKILL) mid-batch",
+		also:   "queue TestCrashLosesNothing; runtimeapi TestKilledMidInvocationFailsIt",
 		inject: func(c *cell) { c.env.Sim.Inject(lpsim.Fault{Op: "target", Delay: slowFaultDelay}) },
 		kill:   func(c *cell) bool { return c.env.Sim.Counts().TargetRequests >= 10 },
 		cols: [4]want{
@@ -511,13 +527,28 @@ var secretsIn = []string{testenv.Password, "pw-rotated-Qm3-second-generation", t
 func TestFaultMatrix(t *testing.T) {
 	emu := sqsemu.Start(t)
 	results := &matrixDoc{cells: map[string]string{}}
+	root := testenv.RepoRoot(t)
 	t.Cleanup(func() {
-		out := os.Getenv("LPMTLS_RELIABILITY_OUT")
-		if out == "" || t.Failed() {
+		if t.Failed() || results.count() != len(rows)*len(columns) {
+			return // a failure, or -run chose some cells: nothing to write or compare
+		}
+		doc := results.markdown()
+		if out := os.Getenv("LPMTLS_RELIABILITY_OUT"); out != "" {
+			if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
+				t.Error(err)
+			}
 			return
 		}
-		if err := os.WriteFile(out, []byte(results.markdown()), 0o644); err != nil {
+		// RELIABILITY.md must show what this table asserts.
+		raw, err := os.ReadFile(filepath.Join(root, "RELIABILITY.md"))
+		if err != nil {
 			t.Error(err)
+			return
+		}
+		_, rest, ok1 := strings.Cut(string(raw), docBegin+"\n")
+		block, _, ok2 := strings.Cut(rest, docEnd)
+		if !ok1 || !ok2 || block != doc {
+			t.Errorf("RELIABILITY.md's fault matrix is not what the test asserts: run `make reliability`")
 		}
 	})
 	for _, r := range rows {
@@ -712,6 +743,12 @@ func render(col column, w want) string {
 	return "**sees:** " + sees + "<br>**retried:** " + w.retried + lost
 }
 
+// The generated matrix sits between these lines of RELIABILITY.md.
+const (
+	docBegin = "<!-- fault-matrix:begin -->"
+	docEnd   = "<!-- fault-matrix:end -->"
+)
+
 type matrixDoc struct {
 	mu    sync.Mutex
 	cells map[string]string
@@ -723,6 +760,12 @@ func (d *matrixDoc) set(rowName string, col column, text string) {
 	d.mu.Unlock()
 }
 
+func (d *matrixDoc) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.cells)
+}
+
 func (d *matrixDoc) markdown() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -731,7 +774,7 @@ func (d *matrixDoc) markdown() string {
 	for _, c := range columns {
 		b.WriteString(" " + c.title() + " |")
 	}
-	b.WriteString("\n|---|---|---|---|---|\n")
+	b.WriteString(" also covered by |\n|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		b.WriteString("| " + r.name + " |")
 		for _, c := range columns {
@@ -741,7 +784,7 @@ func (d *matrixDoc) markdown() string {
 			}
 			b.WriteString(" " + strings.ReplaceAll(text, "|", "\\|") + " |")
 		}
-		b.WriteString("\n")
+		b.WriteString(" " + r.also + " |\n")
 	}
 	return b.String()
 }
