@@ -58,14 +58,15 @@ func (c column) gatewayOp() string {
 }
 
 // Invocation timeouts (the deadline the function sees). Ordinary cells use Lambda's
-// 30 s; "past the deadline" cells use short ones, so a slow fault costs a second or two
-// rather than half a minute. SQS needs more: the processor keeps 2 s for recording.
+// 30 s; "past the deadline" cells use short ones, so a slow fault costs seconds rather
+// than half a minute, yet leaves the healthy calls of the cell room on a loaded machine.
+// SQS needs more: the processor keeps 2 s for recording.
 const (
 	normalTimeout  = 30 * time.Second
-	shortHTTP      = 2 * time.Second
-	shortSQS       = 4 * time.Second
-	slowSSMHTTP    = 3 * time.Second
-	slowSSMSQS     = 5 * time.Second
+	shortHTTP      = 3 * time.Second
+	shortSQS       = 6 * time.Second
+	slowSSMHTTP    = 4 * time.Second
+	slowSSMSQS     = 6 * time.Second
 	slowFaultDelay = time.Minute // held until the caller gives up
 )
 
