@@ -98,4 +98,6 @@ func TestBypassAttemptsNeverReachLivePerson(t *testing.T) {
 	if c := env.Sim.Counts(); c.Forwards != want || want == 0 {
 		t.Fatalf("accepted URLs: %d forwards, want %d (%+v)", c.Forwards, want, c)
 	}
+	t.Logf("%d bypass attempts refused over HTTP and %d over SQS with 0 LivePerson calls; %d accepted controls forwarded",
+		len(b.Refused), len(b.Refused), want)
 }

@@ -7,17 +7,20 @@
 // form, where host, port and path cannot be read two ways, and refuses the rest with a
 // reason: no user information, a lower-case ASCII host (international names in punycode)
 // without percent-encoding or a trailing dot, a plain decimal port, and a path without
-// dot segments, empty segments, backslashes or percent-encoded '.', '/', '\', '%' or
-// control characters. Entries are then compared part by part: host exactly, port
-// exactly (443 when absent), path as a case-sensitive prefix ending on a '/' boundary.
+// dot segments, empty segments, backslashes, percent-encoded '.', '/', '\', '%' or
+// control characters, or escapes that are not UTF-8 (overlong forms). Entries are then
+// compared part by part: host exactly, port exactly (443 when absent), path as a
+// case-sensitive prefix ending on a '/' boundary.
 package allowlist
 
 import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Target is a forward URL accepted by CheckTarget, split into the parts a match uses.
@@ -244,8 +247,9 @@ func checkHostName(h string) error {
 }
 
 // checkPath refuses what servers resolve differently: dot segments (also with a ";"
-// parameter, which some servers strip before resolving), empty segments, and
-// percent-encoded separators, dots, '%' (double encoding) or control characters.
+// parameter, which some servers strip before resolving), empty segments, percent-encoded
+// separators, dots, '%' (double encoding) or control characters, and escapes that do not
+// decode to UTF-8.
 func checkPath(p string) error {
 	if p == "" {
 		return nil
@@ -264,6 +268,11 @@ func checkPath(p string) error {
 		case d == '.' || d == '/' || d == '\\' || d == '%' || d < 0x20 || d == 0x7f:
 			return errors.New(`must not percent-encode '.', '/', '\', '%' or control characters in the path`)
 		}
+	}
+	// Overlong forms such as %c0%ae have been read as '.' by some servers; valid UTF-8
+	// has one reading.
+	if d, err := url.PathUnescape(p); err != nil || !utf8.ValidString(d) {
+		return errors.New("must percent-encode only valid UTF-8 in the path")
 	}
 	for _, seg := range strings.Split(p[1:], "/") {
 		name, _, _ := strings.Cut(seg, ";")
