@@ -6,7 +6,7 @@ LAMBDA_ENV  := CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA)
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 BUILD_DIR   := .build
 
-.PHONY: help deps build test lint run bench reliability load clean $(FUNCTIONS:%=build-%) build-ForwardFunction build-MappingFunction
+.PHONY: help deps build test lint run bench fuzz reliability load clean $(FUNCTIONS:%=build-%) build-ForwardFunction build-MappingFunction
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -68,6 +68,11 @@ load: deps ## the load run (about a minute; not in make test): 4 bootstraps, 5,0
 	@{ echo; echo "Run of $$(date -u +%Y-%m-%d) on $$(nproc) cores ($$(uname -m)), $$($(GO) env GOVERSION):"; echo; cat $(BUILD_DIR)/load.md; } > $(BUILD_DIR)/load-doc.md
 	@$(call splice,load-run,$(BUILD_DIR)/load-doc.md)
 	@echo "RELIABILITY.md: load table updated"
+
+FUZZTIME ?= 30s
+
+fuzz: ## run every fuzz target in turn for FUZZTIME each (default 30s); prints a table, logs in .build/fuzz/
+	@bash .ci/fuzz $(FUZZTIME)
 
 ARGS ?=
 
