@@ -448,7 +448,7 @@ var rows = []row{
 			with(want{fnError: "Runtime.ExitError", retried: "Lambda reports Runtime.ExitError, API Gateway answers its own 502 {\"message\":\"Internal Server Error\"}; the caller may retry; the next environment serves at once with the SSM token"}, freshInstance),
 			with(want{fnError: "Runtime.ExitError", retried: "as forward"}, freshInstance),
 			with(want{fnError: "Runtime.ExitError", n: 1, final: [2]int{1, 0}, retried: "the invocation fails, so the event source mapping deletes nothing: the message reappears after the visibility timeout and the next environment delivers it"}, nil),
-			with(want{fnError: "Runtime.ExitError", metric: "", retried: "no metric is written for the run (HealthCheckFailedAlarm treats missing data as breaching); Lambda's async retry policy decides on a rerun"}, freshInstance),
+			with(want{fnError: "Runtime.ExitError", metric: "", retried: "not retried (the function's asynchronous-invocation settings allow no retries): the event goes to the health-check DLQ (HealthCheckDLQAlarm) and the run writes no metric (HealthCheckFailedAlarm treats missing data as breaching); the next scheduled run checks again"}, freshInstance),
 		},
 	},
 	{
@@ -731,7 +731,7 @@ func render(col column, w want) string {
 	}
 	if col == colSQS {
 		if w.fnError == "" {
-			sees = fmt.Sprintf("first batch of %d: %d delivered, %d batch item failures, %d to the DLQ", w.n, w.first[0], w.first[1], w.first[2])
+			sees = fmt.Sprintf("first batch of %d: %d delivered, %d batch item failure%s, %d to the DLQ", w.n, w.first[0], w.first[1], plural(w.first[1]), w.first[2])
 		} else {
 			sees += fmt.Sprintf(" with a batch of %d", w.n)
 		}
@@ -748,6 +748,13 @@ const (
 	docBegin = "<!-- fault-matrix:begin -->"
 	docEnd   = "<!-- fault-matrix:end -->"
 )
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
 
 type matrixDoc struct {
 	mu    sync.Mutex
