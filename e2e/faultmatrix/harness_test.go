@@ -140,10 +140,10 @@ func (c *cell) proc() *testenv.Function {
 // observed is what a column's caller saw.
 type observed struct {
 	// HTTP answer (forward, mapping).
-	status                   int
-	code, source, retryAfter string
-	header                   map[string]string
-	body                     string
+	status                            int
+	code, message, source, retryAfter string
+	header                            map[string]string
+	body                              string
 	// fnError is the function error type when the invocation failed.
 	fnError string
 	// Scheduled check: the returned summary and the HealthCheckFailed value written
@@ -231,7 +231,7 @@ func (c *cell) runHTTP(timeout time.Duration, kill func() bool) observed {
 		if err := json.Unmarshal([]byte(r.Body), &b); err != nil || b.Error.Message == "" {
 			c.t.Fatalf("lpmtls error without the JSON shape: %s", r.Body)
 		}
-		o.code = b.Error.Code
+		o.code, o.message = b.Error.Code, b.Error.Message
 	}
 	return o
 }

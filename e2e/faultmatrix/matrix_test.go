@@ -150,6 +150,15 @@ func logins(n int) func(c *cell, o observed) {
 	}
 }
 
+// notSent: a failed login says nothing was sent, and nothing was.
+func notSent(c *cell, o observed) {
+	c.t.Helper()
+	logins(1)(c, o)
+	if n := c.env.Sim.Counts(); n.Forwards+n.Mappings != 0 || !strings.Contains(o.message, "the request was not sent") {
+		c.t.Fatalf("message %q, counts %+v", o.message, n)
+	}
+}
+
 func untouchedTarget(c *cell, o observed) {
 	c.t.Helper()
 	if n := c.env.Sim.Counts().TargetRequests; n != 0 {
@@ -200,7 +209,6 @@ func staleDomains(c *cell) {
 const (
 	retryCallerHTTP = "not retried by lpmtls; the caller may retry"
 	retryNextRun    = "not retried: the summary says failed, HealthCheckFailed=1 raises the alarm, the next scheduled run is the retry (no invocation error, so no Lambda async retries)"
-	retryNone       = "nothing to retry"
 )
 
 var rows = []row{
@@ -208,8 +216,8 @@ var rows = []row{
 		name:   "login 5xx",
 		inject: func(c *cell) { c.env.Sim.Inject(lpsim.Fault{Op: "login", Status: 503}) },
 		cols: [4]want{
-			with(httpErr(502, "gateway_error", "liveperson", "", retryCallerHTTP+"; no login backoff after a 5xx, the next call logs in"), logins(1)),
-			with(httpErr(502, "gateway_error", "liveperson", "", retryCallerHTTP+"; the next call logs in"), logins(1)),
+			with(httpErr(502, "gateway_error", "liveperson", "", "not retried by lpmtls; the message says the request was not sent, so the caller may retry safely; no login backoff after a 5xx, the next call logs in"), notSent),
+			with(httpErr(502, "gateway_error", "liveperson", "", retryCallerHTTP+"; the next call logs in"), notSent),
 			batch(3, [3]int{0, 3, 0}, [2]int{3, 0}, "one shared login for the batch fails: all 3 are batch item failures; SQS redelivers after the visibility timeout and the next batch logs in"),
 			schedFailed("gateway_error", retryNextRun),
 		},
@@ -394,10 +402,7 @@ var rows = []row{
 		cols: [4]want{
 			httpErr(504, "timeout", "liveperson", "", "the call is cut 0.5 s before the invocation deadline (and API Gateway's 30 s) so lpmtls's JSON 504 reaches the caller; "+retryCallerHTTP),
 			httpErr(504, "timeout", "liveperson", "", "as forward"),
-			func() want {
-				w := batch(3, [3]int{2, 1, 0}, [2]int{3, 0}, "the slow forward is cut 2 s before the deadline and returned as a batch item failure (code deadline); redelivered")
-				return w
-			}(),
+			batch(3, [3]int{2, 1, 0}, [2]int{3, 0}, "the slow forward is cut 2 s before the deadline and returned as a batch item failure (code deadline); redelivered"),
 			schedFailed("timeout", "the check is cut 0.5 s before the deadline so the metric is still written; "+retryNextRun),
 		},
 	},
@@ -447,8 +452,8 @@ var rows = []row{
 		cols: [4]want{
 			with(want{fnError: "Runtime.ExitError", retried: "Lambda reports Runtime.ExitError, API Gateway answers its own 502 {\"message\":\"Internal Server Error\"}; the caller may retry; the next environment serves at once with the SSM token"}, freshInstance),
 			with(want{fnError: "Runtime.ExitError", retried: "as forward"}, freshInstance),
-			with(want{fnError: "Runtime.ExitError", n: 1, final: [2]int{1, 0}, retried: "the invocation fails, so the event source mapping deletes nothing: the message reappears after the visibility timeout and the next environment delivers it"}, nil),
-			with(want{fnError: "Runtime.ExitError", metric: "", retried: "not retried (the function's asynchronous-invocation settings allow no retries): the event goes to the health-check DLQ (HealthCheckDLQAlarm) and the run writes no metric (HealthCheckFailedAlarm treats missing data as breaching); the next scheduled run checks again"}, freshInstance),
+			want{fnError: "Runtime.ExitError", n: 1, final: [2]int{1, 0}, retried: "the invocation fails, so the event source mapping deletes nothing: the message reappears after the visibility timeout and the next environment delivers it"},
+			with(want{fnError: "Runtime.ExitError", retried: "not retried (the function's asynchronous-invocation settings allow no retries): the event goes to the health-check DLQ (HealthCheckDLQAlarm) and the run writes no metric (HealthCheckFailedAlarm treats missing data as breaching); the next scheduled run checks again"}, freshInstance),
 		},
 	},
 	{
