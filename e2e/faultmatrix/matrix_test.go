@@ -306,9 +306,9 @@ var rows = []row{
 		heal:    func(c *cell) { c.env.AWS.SetDelay(awsfake.SSM, 0) },
 		timeout: slowSSMDeadline,
 		cols: [4]want{
-			with(httpOK("each SSM call is cut at a quarter of the time left; lpmtls logs in directly and answers inside the deadline"), logins(1)),
+			with(httpOK("the SSM reads are given up at a quarter of the time left and the refresh skips SSM after that; lpmtls logs in directly and answers inside the deadline; the next refresh tries SSM again"), logins(1)),
 			with(httpOK("as forward"), logins(1)),
-			with(batch(3, [3]int{3, 0, 0}, [2]int{3, 0}, "nothing: the SSM calls are cut short, one direct login"), logins(1)),
+			with(batch(3, [3]int{3, 0, 0}, [2]int{3, 0}, "nothing: SSM given up after a quarter of the time left, one direct login"), logins(1)),
 			with(schedOK("nothing"), logins(1)),
 		},
 	},
