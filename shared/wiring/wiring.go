@@ -67,6 +67,11 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Deps, error) {
 		MappingPath:     cfg.MappingPath,
 		OAuth2Version:   cfg.OAuth2Version,
 		DefaultTokenTTL: cfg.DefaultTokenTTL,
+
+		MappingObjectsPath:    cfg.MTLS.MappingObjectsPath,
+		MappingObjectsVersion: cfg.MTLS.MappingObjectsVersion,
+		ServiceIDs:            cfg.MTLS.ServiceIDs,
+		ActivateFlagInBody:    cfg.MTLS.ActivateFlagInBody,
 	})
 
 	var creds session.CredentialSource
