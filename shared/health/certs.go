@@ -127,7 +127,9 @@ func (c *Checker) logCertificates(ctx context.Context, log *slog.Logger, account
 // known expiry, since a document carries one value per dimension and each certificate
 // is its own CertificateName. A certificate of unknown expiry has none: a made-up
 // number would either hide it or alarm on nothing.
-func (c *Checker) CertificateDocuments(s Summary) []EMF {
+func (c *Checker) CertificateDocuments(s Summary) []EMF { return c.certificateDocuments(s, c.now()) }
+
+func (c *Checker) certificateDocuments(s Summary, now time.Time) []EMF {
 	if s.Certificates == nil || s.Certificates.Failed || s.AccountID == "" {
 		return nil
 	}
@@ -136,7 +138,7 @@ func (c *Checker) CertificateDocuments(s Summary) []EMF {
 		if it.DaysToExpiry == nil {
 			continue
 		}
-		d := c.baseDocument("certificate expiry metric")
+		d := c.baseDocument(now, "certificate expiry metric")
 		d.DimensionSets = [][]string{{DimensionAccount, DimensionCertificate}}
 		d.Dimensions = map[string]string{DimensionAccount: s.AccountID, DimensionCertificate: it.Name}
 		d.Metrics = []Metric{{Name: MetricDaysToExpiry, Value: *it.DaysToExpiry}}

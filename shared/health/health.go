@@ -207,8 +207,10 @@ func (c *Checker) Handle(ctx context.Context, input json.RawMessage) (any, error
 // its metrics. The metrics go under the account and under no dimension at all: the
 // account is unknown when the credentials could not even be read, and one
 // dimension-less alarm then covers every case.
-func (c *Checker) Document(s Summary) EMF {
-	d := c.baseDocument("mapping health metrics")
+func (c *Checker) Document(s Summary) EMF { return c.document(s, c.now()) }
+
+func (c *Checker) document(s Summary, now time.Time) EMF {
+	d := c.baseDocument(now, "mapping health metrics")
 	d.DimensionSets = [][]string{{}}
 	d.Properties["checked"] = s.Checked
 	if s.AccountID != "" {
@@ -249,8 +251,7 @@ func (c *Checker) Document(s Summary) EMF {
 // baseDocument has what every document of a run shares. level and timestamp are for
 // Lambda's log-level filter, which ignores the level of a line without a valid RFC 3339
 // timestamp; message is for people reading.
-func (c *Checker) baseDocument(message string) EMF {
-	now := c.now()
+func (c *Checker) baseDocument(now time.Time, message string) EMF {
 	return EMF{
 		Namespace:  c.namespace(),
 		Timestamp:  now,
@@ -263,16 +264,18 @@ func (c *Checker) baseDocument(message string) EMF {
 	}
 }
 
-// emit writes the account's document, then one per certificate of known expiry.
+// emit writes the account's document, then one per certificate of known expiry, all
+// with one timestamp.
 func (c *Checker) emit(s Summary) error {
 	out := c.Out
 	if out == nil {
 		out = os.Stdout
 	}
-	if err := c.Document(s).Write(out); err != nil {
+	now := c.now()
+	if err := c.document(s, now).Write(out); err != nil {
 		return err
 	}
-	for _, d := range c.CertificateDocuments(s) {
+	for _, d := range c.certificateDocuments(s, now) {
 		if err := d.Write(out); err != nil {
 			return err
 		}
