@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,7 +145,7 @@ type live struct {
 	out, logs *testenv.LockedBuffer
 }
 
-func newLive(t *testing.T, env *testenv.Env, vars map[string]string) *live {
+func newLive(t testing.TB, env *testenv.Env, vars map[string]string) *live {
 	t.Helper()
 	all := map[string]string{"LP_CSDS_URL": env.Sim.CSDSURL(), "LP_SERVICE_NAME": testenv.ServiceName}
 	for k, v := range vars {
@@ -425,4 +426,47 @@ func TestDocumentsRoundTrip(t *testing.T) {
 	if docs.certs["a"].AWS.CloudWatchMetrics[0].Metrics[0].Unit != "" {
 		t.Fatal("days are not a Count")
 	}
+}
+
+// countingWriter counts what a run writes.
+type countingWriter struct{ bytes, lines int }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.bytes += len(p)
+	w.lines += bytes.Count(p, []byte{'\n'})
+	return len(p), nil
+}
+
+// BenchmarkScheduledRun is one warm scheduled run (session cached) against the
+// simulator for an account with 100 certificates: the mapping check and the list side
+// by side, the assessment and 101 EMF lines.
+func BenchmarkScheduledRun(b *testing.B) {
+	env := testenv.New(b)
+	for i := 0; i < 99; i++ {
+		if _, err := env.Sim.SeedCertificate(lpsim.SeedCertificate{Name: "brand-cert-" + strconv.Itoa(i), NotAfter: time.Now().Add(time.Duration(i) * day)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	l := newLive(b, env, nil)
+	w := &countingWriter{}
+	l.Out = w
+	ctx := context.Background()
+	if _, err := l.Handle(ctx, json.RawMessage(`{}`)); err != nil {
+		b.Fatal(err)
+	}
+	before := env.Sim.Counts()
+	*w = countingWriter{}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		got, err := l.Handle(ctx, json.RawMessage(`{}`))
+		if err != nil || got.(Summary).Certificates.Listed != 100 {
+			b.Fatalf("%v %+v", err, got)
+		}
+	}
+	b.StopTimer()
+	after := env.Sim.Counts()
+	b.ReportMetric(float64(w.bytes)/float64(b.N), "emf-bytes/op")
+	b.ReportMetric(float64(w.lines)/float64(b.N), "emf-lines/op")
+	b.ReportMetric(float64(after.CertificateLists-before.CertificateLists+after.Mappings-before.Mappings)/float64(b.N), "lp-calls/op")
+	b.ReportMetric(float64(after.Logins-before.Logins)/float64(b.N), "logins/op")
 }
