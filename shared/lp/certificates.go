@@ -205,7 +205,7 @@ func (c *Client) ListCertificates(ctx context.Context, d Domains, accountID, bea
 // apiReject is the error policy of the gateway's JSON APIs (mapping check,
 // certificates): the shared status table, WWW-Authenticate read as auth, Retry-After
 // kept on 429, LivePerson's explanation in the message.
-func (c *Client) apiReject(op, what, bearer string) func(*Error, http.Header) *Error {
+func (c *Client) apiReject(op, what string, secrets ...string) func(*Error, http.Header) *Error {
 	return func(e *Error, h http.Header) *Error {
 		e.Kind = statusKind(e.Status)
 		if h.Get("WWW-Authenticate") != "" {
@@ -215,6 +215,6 @@ func (c *Client) apiReject(op, what, bearer string) func(*Error, http.Header) *E
 			e.RetryAfter = retryAfter(h, c.now())
 		}
 		e.Message = joinMessage(fmt.Sprintf("%s answered HTTP %d", what, e.Status), lpMessage(e.Body))
-		return scrub(e, bearer)
+		return scrub(e, secrets...)
 	}
 }

@@ -11,7 +11,8 @@ import (
 // Fault replaces the normal answer of the next matching call(s).
 type Fault struct {
 	// Op is the endpoint: "csds", "login", "refresh", "logout", "oauth2", "mapping",
-	// "forward" or "target".
+	// "forward", "target", "certificates" (list), "upload", "replace", "activate" or
+	// "mtlsconfig" (ac-common mapping objects).
 	Op string
 	// Status is the answer's status; 0 with a Delay means a slow but normal answer.
 	Status int
@@ -45,6 +46,9 @@ type Counts struct {
 	// MTLSForwards and PlainTLSForwards count outbound calls the gateway attempted with
 	// and without a mapped client certificate.
 	MTLSForwards, PlainTLSForwards int
+	// Certificate and mapping-object calls: list, upload (POST by-file), replace (PUT
+	// by-file), activate, and every ac-common mtls call.
+	CertificateLists, CertificateUploads, CertificateReplaces, Activations, MappingObjects int
 }
 
 type counters struct {
@@ -155,7 +159,7 @@ func defaultFaultBody(op string, status int, h http.Header, r *http.Request) str
 		return loginError(status, msg)
 	case "oauth2":
 		return oauthError(status, msg)
-	case "mapping", "forward":
+	case "mapping", "forward", "certificates", "upload", "replace", "activate", "mtlsconfig":
 		if status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
 			h.Set("WWW-Authenticate", `Bearer realm="mtls"`)
 		}
