@@ -250,7 +250,8 @@ func (c *cell) runSchedule(timeout time.Duration, kill func() bool) observed {
 	return o
 }
 
-// metricOf reads the HealthCheckFailed value of the last EMF line in logs.
+// metricOf reads the HealthCheckFailed value of the last EMF document in logs that
+// carries it (a run also writes one document per certificate, without it).
 func metricOf(logs string) string {
 	v := ""
 	for _, line := range strings.Split(logs, "\n") {
@@ -258,8 +259,11 @@ func metricOf(logs string) string {
 			continue
 		}
 		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil {
-			v = fmt.Sprint(m[health.MetricFailed])
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		if f, ok := m[health.MetricFailed]; ok {
+			v = fmt.Sprint(f)
 		}
 	}
 	return v
