@@ -325,3 +325,14 @@ func TestRetryPolicy(t *testing.T) {
 		t.Errorf("upload after 502: %v, %d calls", err, f.calls)
 	}
 }
+
+// TestExample keeps the sample in the repository valid.
+func TestExample(t *testing.T) {
+	f, err := Load(filepath.Join("..", "..", "examples", "mtls.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Certificates) != 2 || len(f.Mappings) != 3 {
+		t.Fatalf("%+v", f)
+	}
+}
