@@ -389,3 +389,14 @@ func TestUsage(t *testing.T) {
 		t.Errorf("incomplete credentials: %+v", r)
 	}
 }
+
+func TestMappingObjectsPathHint(t *testing.T) {
+	w := newWorld(t, lpsim.Options{})
+	w.env["LP_MAPPING_OBJECTS_PATH"] = "/api/account/{accountId}/nowhere"
+	w.p12("hooks.p12", "x", time.Now().AddDate(1, 0, 0))
+	cfg := w.file(strings.Replace(sample, "%s", w.sim.TargetURL("/h"), 1))
+	r := w.run("plan", "-f", cfg)
+	if r.code != 1 || !strings.Contains(r.stderr, "LP_MAPPING_OBJECTS_PATH") {
+		t.Fatalf("%+v", r)
+	}
+}
