@@ -6,7 +6,7 @@ LAMBDA_ENV  := CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA)
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 BUILD_DIR   := .build
 
-.PHONY: help deps build cli test lint run bench clean $(FUNCTIONS:%=build-%) build-ForwardFunction build-MappingFunction
+.PHONY: help deps build cli test lint run bench fuzz clean $(FUNCTIONS:%=build-%) build-ForwardFunction build-MappingFunction
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -54,6 +54,11 @@ bench: ## benchmarks against the simulator on loopback (about a minute); prints 
 	$(GO) test -run '^$$' -bench 'WarmInvoke' -benchmem -benchtime 1000x -timeout 10m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
 	$(GO) run ./bench/cmd/benchtable < $(BENCH_OUT) 2>/dev/null; \
 	if [ $$rc -ne 0 ]; then echo "a benchmark failed: see $(BENCH_OUT)"; fi; exit $$rc
+
+FUZZTIME ?= 30s
+
+fuzz: ## run every fuzz target in turn for FUZZTIME each (default 30s); prints a table, logs in .build/fuzz/
+	@bash .ci/fuzz $(FUZZTIME)
 
 ARGS ?=
 

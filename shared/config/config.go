@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lpmtls/lpmtls/shared/allowlist"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/obs"
 )
@@ -257,6 +258,12 @@ func Load(getenv func(string) string) (*Config, error) {
 			}
 			if msg := checkURL(p, true); msg != "" {
 				l.fail("FORWARD_ALLOWED_URLS", "entry %d %s", i+1, msg)
+				continue
+			}
+			// The same form rules as a target, so an entry can only name what a target
+			// can match.
+			if _, err := allowlist.ParseEntry(p); err != nil {
+				l.fail("FORWARD_ALLOWED_URLS", "entry %d %s", i+1, err.Error())
 				continue
 			}
 			c.AllowedURLs = append(c.AllowedURLs, p)

@@ -48,7 +48,9 @@ func (id *CertificateID) UnmarshalJSON(b []byte) error {
 // MarshalJSON writes a decimal id as a number, as LivePerson's certificate objects do,
 // and anything else as a string.
 func (id CertificateID) MarshalJSON() ([]byte, error) {
-	if _, err := strconv.ParseInt(string(id), 10, 64); err == nil {
+	// Only the canonical spelling: "012" or "+7" parse as integers but are not JSON
+	// numbers, and would make the whole document unwritable.
+	if n, err := strconv.ParseInt(string(id), 10, 64); err == nil && strconv.FormatInt(n, 10) == string(id) {
 		return []byte(id), nil
 	}
 	return json.Marshal(string(id))
@@ -91,7 +93,9 @@ func (c *Certificate) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// MarshalJSON writes expirationDate back in RFC 3339 (or the raw text when unparsed).
+// MarshalJSON writes expirationDate back in RFC 3339, with the fraction LivePerson's
+// milliseconds may carry so it reads back as the same instant (or the raw text when
+// unparsed).
 func (c Certificate) MarshalJSON() ([]byte, error) {
 	type plain Certificate
 	out := struct {
@@ -100,7 +104,7 @@ func (c Certificate) MarshalJSON() ([]byte, error) {
 	}{plain: plain(c)}
 	switch {
 	case !c.ExpiresAt.IsZero():
-		s := c.ExpiresAt.UTC().Format(time.RFC3339)
+		s := c.ExpiresAt.UTC().Format(time.RFC3339Nano)
 		out.ExpirationDate = &s
 	case c.ExpirationRaw != "":
 		out.ExpirationDate = &c.ExpirationRaw
@@ -126,6 +130,9 @@ func parseExpiration(b json.RawMessage) (time.Time, string) {
 	return time.Time{}, clip(text)
 }
 
+// maxExpiryMillis is 9999-12-31T23:59:59.999Z in epoch milliseconds.
+const maxExpiryMillis = 253402300799999
+
 // ParseExpiry reads an expiry as epoch milliseconds (or seconds, when the number is too
 // small to be milliseconds of this era), RFC 3339, or a date (midnight UTC).
 func ParseExpiry(s string) (time.Time, bool) {
@@ -134,7 +141,8 @@ func ParseExpiry(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	if n, err := strconv.ParseFloat(s, 64); err == nil {
-		if n <= 0 || n > 1e16 {
+		// Past the year 9999 an instant has no RFC 3339 form to be written back in.
+		if n <= 0 || n > maxExpiryMillis {
 			return time.Time{}, false
 		}
 		// 1e11 ms is March 1973, 1e11 s is the year 5138: a value below it is seconds.
