@@ -400,3 +400,23 @@ func TestMappingObjectsPathHint(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+func TestCertsListFillsUnreportedExpiryFromState(t *testing.T) {
+	w := newWorld(t, lpsim.Options{ExpiryFormat: lpsim.ExpiryNull})
+	w.p12("hooks.p12", "brand-hooks", time.Now().Add(45*24*time.Hour+time.Hour))
+	cfg := w.file(strings.Replace(sample, "%s", w.sim.TargetURL("/h"), 1))
+	if r := w.run("apply", "-f", cfg); r.code != 0 {
+		t.Fatalf("apply: %+v", r)
+	}
+	if r := w.run("certs", "list"); r.code != 0 || !strings.Contains(r.stdout, "unknown") {
+		t.Fatalf("without a state file: %+v", r)
+	}
+	r := w.run("certs", "list", "-f", cfg)
+	if r.code != 0 || !strings.Contains(r.stdout, "*  45") || !strings.Contains(r.stdout, "read from the p12") {
+		t.Fatalf("with the state file: %+v", r)
+	}
+	r = w.run("certs", "list", "-f", cfg, "-o", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"expirySource": "p12"`) || !strings.Contains(r.stdout, `"daysLeft": 45`) {
+		t.Fatalf("json: %+v", r)
+	}
+}
