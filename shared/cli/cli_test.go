@@ -256,8 +256,9 @@ func TestApplyStopsPartWayAndRerunFinishes(t *testing.T) {
 	if len(w.sim.Certificates()) != 1 || len(w.sim.Mappings()) != 0 {
 		t.Fatalf("state after partial apply: %+v %+v", w.sim.Certificates(), w.sim.Mappings())
 	}
-	r = w.run("apply", "-f", cfg)
-	if r.code != 0 || strings.Contains(r.stdout, "upload certificate") || !strings.Contains(r.stdout, "+ create mapping WEBHOOKS") {
+	r = w.run("apply", "-f", cfg, "--verbose") // the call log is scanned for secrets too
+	if r.code != 0 || strings.Contains(r.stdout, "upload certificate") || !strings.Contains(r.stdout, "+ create mapping WEBHOOKS") ||
+		!strings.Contains(r.stderr, `msg="liveperson call" call="certificate activate"`) {
 		t.Fatalf("rerun: %+v", r)
 	}
 	if len(w.sim.Mappings()) != 1 {
