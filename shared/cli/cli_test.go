@@ -249,7 +249,7 @@ func TestApplyStopsPartWayAndRerunFinishes(t *testing.T) {
 	w.sim.Inject(lpsim.Fault{Op: "activate", Status: 503})
 	r := w.run("apply", "-f", cfg)
 	if r.code != 1 || !strings.Contains(r.stdout, "+ upload certificate brand-hooks") ||
-		!strings.Contains(r.stderr, "create mapping WEBHOOKS") || !strings.Contains(r.stderr, "done before it: upload brand-hooks") ||
+		!strings.Contains(r.stderr, "create mapping WEBHOOKS") || !strings.Contains(r.stderr, "done before it: upload certificate brand-hooks (id ") ||
 		!strings.Contains(r.stderr, "not done: nothing") || !strings.Contains(r.stderr, "Running apply again finishes the job") {
 		t.Fatalf("partial apply: %+v", r)
 	}
