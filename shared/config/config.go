@@ -56,6 +56,11 @@ type Config struct {
 	// HealthcheckMappings is HealthcheckTargets parsed (nil when unset).
 	HealthcheckMappings []lp.Mapping
 
+	// CertExpiryWarningDays is CERT_EXPIRY_WARNING_DAYS: a certificate expiring within
+	// this many days counts as expiring soon in the scheduled run; 0 turns the
+	// certificate list (and its metrics) off.
+	CertExpiryWarningDays int
+
 	MetricsNamespace string     // METRICS_NAMESPACE
 	LogLevel         slog.Level // AWS_LAMBDA_LOG_LEVEL
 
@@ -78,6 +83,8 @@ const (
 	DefaultMaxBodyBytes       = 6291456 // Lambda's synchronous payload limit
 	DefaultForwardConcurrency = 10
 	DefaultMetricsNamespace   = "lpmtls"
+	DefaultCertExpiryWarning  = 30 // days
+	MaxCertExpiryWarning      = 365
 	MaxForwardConcurrency     = 100
 	MaxHealthcheckTargets     = 100
 )
@@ -287,6 +294,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		c.HealthcheckMappings = l.healthcheck(c.HealthcheckTargets)
 	}
 
+	c.CertExpiryWarningDays = l.integer("CERT_EXPIRY_WARNING_DAYS", DefaultCertExpiryWarning, 0, MaxCertExpiryWarning)
+
 	c.MetricsNamespace = l.str("METRICS_NAMESPACE", DefaultMetricsNamespace)
 	if strings.HasPrefix(c.MetricsNamespace, "AWS/") || len(c.MetricsNamespace) > 255 {
 		l.fail("METRICS_NAMESPACE", "must be at most 255 characters and not start with AWS/")
@@ -315,7 +324,7 @@ var order = []string{
 	"LP_MAPPING_SERVICE", "LP_MAPPING_PATH", "LP_OAUTH2_VERSION",
 	"LP_MAPPING_OBJECTS_PATH", "LP_MAPPING_OBJECTS_VERSION", "LP_SERVICE_IDS", "LP_ACTIVATE_FLAG_IN_BODY", "LP_SERVICE_NAME",
 	"FORWARD_ALLOWED_URLS", "FORWARD_MAX_BODY_BYTES", "FORWARD_CONCURRENCY",
-	"RESULTS_QUEUE_URL", "DLQ_URL", "HEALTHCHECK_TARGETS", "METRICS_NAMESPACE", "AWS_LAMBDA_LOG_LEVEL",
+	"RESULTS_QUEUE_URL", "DLQ_URL", "HEALTHCHECK_TARGETS", "CERT_EXPIRY_WARNING_DAYS", "METRICS_NAMESPACE", "AWS_LAMBDA_LOG_LEVEL",
 }
 
 func sortProblems(ps []Problem) {
