@@ -6,13 +6,17 @@ LAMBDA_ENV  := CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA)
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 BUILD_DIR   := .build
 
-.PHONY: help deps build test lint run bench fuzz reliability load clean $(FUNCTIONS:%=build-%) build-ForwardFunction build-MappingFunction
+.PHONY: help deps build cli test lint run bench fuzz reliability load clean $(FUNCTIONS:%=build-%) build-ForwardFunction build-MappingFunction
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
 build: $(FUNCTIONS:%=build-%) ## build every function's bootstrap for provided.al2023/arm64 into .build/<fn>/
 	@ls -l $(BUILD_DIR)/*/bootstrap
+
+cli: ## build the lpmtls command line tool for this machine into .build/lpmtls
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BUILD_DIR)/lpmtls ./cmd/lpmtls
+	@echo "built $(BUILD_DIR)/lpmtls; try $(BUILD_DIR)/lpmtls --help"
 
 $(FUNCTIONS:%=build-%): build-%:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(BUILD_DIR)/$*/bootstrap ./functions/$*

@@ -18,11 +18,20 @@ import (
 func init() {
 	register(&command{
 		path: "certs list", summary: "list the account's certificates with their expiry",
-		usage: "[-o table|json]",
-		help:  "Days left is counted from now to the expiry LivePerson reports; \"unknown\" when it reports none.",
+		usage: "[-o table|json] [-f mtls.yaml | --state PATH]",
+		help: "Days left is counted from now to the expiry LivePerson reports. Where it reports none, the\n" +
+			"expiry apply read from the p12 and recorded in its state file is shown (marked *), if a\n" +
+			"state file is named by -f (the one beside that file) or --state; otherwise \"unknown\".",
 		flags: func(fs *flag.FlagSet) func(context.Context, *runner) error {
 			out := fs.String("o", "table", "output format: table or json")
-			return func(ctx context.Context, r *runner) error { return r.certsList(ctx, *out) }
+			file := fs.String("f", "", "an lpmtls configuration file, whose state file supplies expiries LivePerson does not report")
+			state := fs.String("state", "", "state file supplying expiries LivePerson does not report")
+			return func(ctx context.Context, r *runner) error {
+				if *file != "" && *state == "" {
+					*state = mtlsconf.DefaultStatePath(*file)
+				}
+				return r.certsList(ctx, *out, *state)
+			}
 		},
 	})
 	for _, replace := range []bool{false, true} {
@@ -56,6 +65,9 @@ type certView struct {
 	Available      bool    `json:"available"`
 	ExpirationDate *string `json:"expirationDate"`
 	DaysLeft       *int    `json:"daysLeft"`
+	// ExpirySource is "liveperson", "p12" (recorded by apply from the p12 uploaded) or
+	// absent when the expiry is unknown.
+	ExpirySource string `json:"expirySource,omitempty"`
 }
 
 func daysLeft(exp, now time.Time) int {
@@ -67,32 +79,46 @@ func daysLeft(exp, now time.Time) int {
 	return n
 }
 
-func viewOf(c lp.Certificate, now time.Time) certView {
+func viewOf(c lp.Certificate, rec *mtlsconf.StateRecord, now time.Time) certView {
 	v := certView{ID: string(c.ID), Name: c.Name, DisplayName: c.DisplayName, Status: c.Status, Available: c.Available()}
-	if !c.ExpiresAt.IsZero() {
-		s := c.ExpiresAt.UTC().Format(time.RFC3339)
-		n := daysLeft(c.ExpiresAt, now)
-		v.ExpirationDate, v.DaysLeft = &s, &n
+	exp, src := c.ExpiresAt, "liveperson"
+	if exp.IsZero() && rec != nil && rec.ID == string(c.ID) && !rec.NotAfter.IsZero() {
+		exp, src = rec.NotAfter, "p12"
+	}
+	if !exp.IsZero() {
+		s := exp.UTC().Format(time.RFC3339)
+		n := daysLeft(exp, now)
+		v.ExpirationDate, v.DaysLeft, v.ExpirySource = &s, &n, src
 	}
 	return v
 }
 
-func (r *runner) certsList(ctx context.Context, format string) error {
+func (r *runner) certsList(ctx context.Context, format, statePath string) error {
 	if format != "table" && format != "json" {
 		return usagef("-o must be table or json")
+	}
+	state := &mtlsconf.StateFile{}
+	if statePath != "" {
+		var err error
+		if state, err = mtlsconf.ReadState(statePath); err != nil {
+			return err
+		}
 	}
 	remote, err := r.connect(ctx)
 	if err != nil {
 		return err
 	}
-	_, certs, err := remote.Certificates(ctx)
+	acct, certs, err := remote.Certificates(ctx)
 	if err != nil {
 		return err
 	}
 	now := r.env.Now()
 	views := make([]certView, 0, len(certs))
+	marked := false
 	for _, c := range certs {
-		views = append(views, viewOf(c, now))
+		v := viewOf(c, state.Lookup(acct, c.Name), now)
+		marked = marked || v.ExpirySource == "p12"
+		views = append(views, v)
 	}
 	if format == "json" {
 		enc := json.NewEncoder(r.env.Stdout)
@@ -110,10 +136,19 @@ func (r *runner) certsList(ctx context.Context, format string) error {
 		exp, left := "unknown", "unknown"
 		if v.ExpirationDate != nil {
 			exp, left = (*v.ExpirationDate)[:10], fmt.Sprint(*v.DaysLeft)
+			if v.ExpirySource == "p12" {
+				exp += "*"
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, v.ID, v.Status, exp, left)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if marked {
+		fmt.Fprintln(r.env.Stdout, "* LivePerson reports no expiry: read from the p12 last applied (state file)")
+	}
+	return nil
 }
 
 func (r *runner) certsUpload(ctx context.Context, name, file, pwEnv string, replace bool) error {

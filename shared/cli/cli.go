@@ -259,7 +259,8 @@ func (r *runner) connect(ctx context.Context) (*mtlsconf.Remote, error) {
 		}
 		r.hc.Transport.(*http.Transport).TLSClientConfig.RootCAs = pool
 	}
-	level := slog.LevelWarn
+	// Retries are worth a line on a terminal; every call only with --verbose.
+	level := slog.LevelInfo
 	if r.verbose {
 		level = slog.LevelDebug
 	}
@@ -273,7 +274,7 @@ func (r *runner) connect(ctx context.Context) (*mtlsconf.Remote, error) {
 		retry = *r.env.Retry
 	}
 	r.cfg, r.lp = cfg, deps.LP
-	r.remote = &mtlsconf.Remote{LP: deps.LP, Sessions: deps.Sessions, Retry: retry}
+	r.remote = &mtlsconf.Remote{LP: deps.LP, Sessions: deps.Sessions, Retry: retry, Logger: logger}
 	return r.remote, nil
 }
 

@@ -249,15 +249,16 @@ func TestApplyStopsPartWayAndRerunFinishes(t *testing.T) {
 	w.sim.Inject(lpsim.Fault{Op: "activate", Status: 503})
 	r := w.run("apply", "-f", cfg)
 	if r.code != 1 || !strings.Contains(r.stdout, "+ upload certificate brand-hooks") ||
-		!strings.Contains(r.stderr, "create mapping WEBHOOKS") || !strings.Contains(r.stderr, "done before it: upload brand-hooks") ||
+		!strings.Contains(r.stderr, "create mapping WEBHOOKS") || !strings.Contains(r.stderr, "done before it: upload certificate brand-hooks (id ") ||
 		!strings.Contains(r.stderr, "not done: nothing") || !strings.Contains(r.stderr, "Running apply again finishes the job") {
 		t.Fatalf("partial apply: %+v", r)
 	}
 	if len(w.sim.Certificates()) != 1 || len(w.sim.Mappings()) != 0 {
 		t.Fatalf("state after partial apply: %+v %+v", w.sim.Certificates(), w.sim.Mappings())
 	}
-	r = w.run("apply", "-f", cfg)
-	if r.code != 0 || strings.Contains(r.stdout, "upload certificate") || !strings.Contains(r.stdout, "+ create mapping WEBHOOKS") {
+	r = w.run("apply", "-f", cfg, "--verbose") // the call log is scanned for secrets too
+	if r.code != 0 || strings.Contains(r.stdout, "upload certificate") || !strings.Contains(r.stdout, "+ create mapping WEBHOOKS") ||
+		!strings.Contains(r.stderr, `msg="liveperson call" call="certificate activate"`) {
 		t.Fatalf("rerun: %+v", r)
 	}
 	if len(w.sim.Mappings()) != 1 {
@@ -387,5 +388,36 @@ func TestUsage(t *testing.T) {
 	delete(w.env, "LP_PASSWORD")
 	if r := w.run("certs", "list"); r.code != 1 || !strings.Contains(r.stderr, "LP_PASSWORD") {
 		t.Errorf("incomplete credentials: %+v", r)
+	}
+}
+
+func TestMappingObjectsPathHint(t *testing.T) {
+	w := newWorld(t, lpsim.Options{})
+	w.env["LP_MAPPING_OBJECTS_PATH"] = "/api/account/{accountId}/nowhere"
+	w.p12("hooks.p12", "x", time.Now().AddDate(1, 0, 0))
+	cfg := w.file(strings.Replace(sample, "%s", w.sim.TargetURL("/h"), 1))
+	r := w.run("plan", "-f", cfg)
+	if r.code != 1 || !strings.Contains(r.stderr, "LP_MAPPING_OBJECTS_PATH") {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestCertsListFillsUnreportedExpiryFromState(t *testing.T) {
+	w := newWorld(t, lpsim.Options{ExpiryFormat: lpsim.ExpiryNull})
+	w.p12("hooks.p12", "brand-hooks", time.Now().Add(45*24*time.Hour+time.Hour))
+	cfg := w.file(strings.Replace(sample, "%s", w.sim.TargetURL("/h"), 1))
+	if r := w.run("apply", "-f", cfg); r.code != 0 {
+		t.Fatalf("apply: %+v", r)
+	}
+	if r := w.run("certs", "list"); r.code != 0 || !strings.Contains(r.stdout, "unknown") {
+		t.Fatalf("without a state file: %+v", r)
+	}
+	r := w.run("certs", "list", "-f", cfg)
+	if r.code != 0 || !strings.Contains(r.stdout, "*  45") || !strings.Contains(r.stdout, "read from the p12") {
+		t.Fatalf("with the state file: %+v", r)
+	}
+	r = w.run("certs", "list", "-f", cfg, "-o", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"expirySource": "p12"`) || !strings.Contains(r.stdout, `"daysLeft": 45`) {
+		t.Fatalf("json: %+v", r)
 	}
 }

@@ -47,6 +47,10 @@ func hint(err error) string {
 	if errors.As(err, &pe) || errors.As(err, &fe) {
 		return "nothing was changed; fix the file and run again."
 	}
+	var le *lp.Error
+	if errors.As(err, &le) && strings.HasPrefix(le.Op, "mapping object") && (le.Status == 404 || le.Status == 405) {
+		return "LivePerson does not serve mapping objects at this path (only their create call is documented): set LP_MAPPING_OBJECTS_PATH (and LP_MAPPING_OBJECTS_VERSION) to what the account uses."
+	}
 	switch lp.KindOf(err) {
 	case lp.KindAuth:
 		return "LivePerson refused the credentials or the bearer: check LP_SECRET_ID or the LP_* variables, and that the user or app may manage mTLS (uploads need a Bearer of an administrator or an OAuth2 app)."

@@ -23,7 +23,7 @@ import (
 const testP12Password = "p12-S3CRET-5150"
 
 // testP12 is a self-signed client certificate as a p12; the fake server does not check it.
-func testP12(t *testing.T, notAfter time.Time) []byte {
+func testP12(t testing.TB, notAfter time.Time) []byte {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "brand-hooks"},

@@ -47,9 +47,12 @@ func describeAll(steps []Step) string {
 	}
 	out := make([]string, len(steps))
 	for i, s := range steps {
-		out[i] = string(s.Action) + " " + s.Certificate
+		out[i] = string(s.Action) + " certificate " + s.Certificate
 		if s.Service != "" {
 			out[i] = string(s.Action) + " mapping " + s.Service + " " + s.URL
+		}
+		if s.Result != "" {
+			out[i] += " (" + s.Result + ")"
 		}
 	}
 	return strings.Join(out, ", ")
@@ -91,6 +94,7 @@ func (a *Applier) Apply(ctx context.Context, p *Plan, remote *State, local []*Lo
 			o.NotDone = append([]Step(nil), p.Steps[i+1:]...)
 			break
 		}
+		s.Result = result
 		o.Done = append(o.Done, s)
 		if s.Local != nil && a.State != nil {
 			a.State.Put(StateRecord{AccountID: p.AccountID, Name: s.Certificate, ID: string(ids[s.Certificate]),

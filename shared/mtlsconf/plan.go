@@ -35,6 +35,8 @@ type Step struct {
 	MappingID   lp.MappingID
 	// Reason says why the step is needed.
 	Reason string
+	// Result is what LivePerson answered, once the step is done (ids).
+	Result string
 }
 
 // Describe is the step in one line.

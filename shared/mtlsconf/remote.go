@@ -3,6 +3,7 @@ package mtlsconf
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/lpmtls/lpmtls/shared/lp"
@@ -71,14 +72,22 @@ type Remote struct {
 	Retry    Retry
 	// Calls counts the LivePerson calls made (retries included, logins not).
 	Calls int
+	// Logger, when set, gets a debug line per call and an info line per retry.
+	Logger *slog.Logger
 }
 
-func (r *Remote) do(ctx context.Context, repeatable bool, fn func(ctx context.Context, s session.Session) error) error {
+func (r *Remote) do(ctx context.Context, what string, repeatable bool, fn func(ctx context.Context, s session.Session) error) error {
 	throttled, server := 0, 0
 	for {
 		err := r.Sessions.Do(ctx, func(ctx context.Context, s session.Session) error {
 			r.Calls++
-			return fn(ctx, s)
+			start := time.Now()
+			err := fn(ctx, s)
+			if r.Logger != nil {
+				r.Logger.DebugContext(ctx, "liveperson call", "call", what, "account", s.AccountID,
+					"ms", time.Since(start).Milliseconds(), "outcome", outcome(err))
+			}
+			return err
 		})
 		if err == nil || ctx.Err() != nil {
 			return err
@@ -99,10 +108,20 @@ func (r *Remote) do(ctx context.Context, repeatable bool, fn func(ctx context.Co
 		default:
 			return err
 		}
+		if r.Logger != nil {
+			r.Logger.InfoContext(ctx, "liveperson call failed; trying again", "call", what, "outcome", outcome(err), "after", wait.String())
+		}
 		if err := r.Retry.sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
+}
+
+func outcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return lp.KindOf(err).String()
 }
 
 // State is what LivePerson holds for the account.
@@ -137,7 +156,7 @@ func (s *State) CertByID(id lp.CertificateID) *lp.Certificate {
 func (r *Remote) Certificates(ctx context.Context) (string, []lp.Certificate, error) {
 	var acct string
 	var certs []lp.Certificate
-	err := r.do(ctx, true, func(ctx context.Context, s session.Session) error {
+	err := r.do(ctx, "certificate list", true, func(ctx context.Context, s session.Session) error {
 		var err error
 		acct = s.AccountID
 		certs, err = r.LP.ListCertificates(ctx, s.Domains, s.AccountID, s.Bearer)
@@ -157,7 +176,7 @@ func (r *Remote) Read(ctx context.Context, withMappings bool) (*State, error) {
 	if !withMappings {
 		return st, nil
 	}
-	err = r.do(ctx, true, func(ctx context.Context, s session.Session) error {
+	err = r.do(ctx, "mapping object list", true, func(ctx context.Context, s session.Session) error {
 		var err error
 		st.Mappings, st.Revision, err = r.LP.ListMappingObjects(ctx, s.Domains, s.AccountID, s.Bearer)
 		return err
@@ -168,7 +187,7 @@ func (r *Remote) Read(ctx context.Context, withMappings bool) (*State, error) {
 // Upload stores a new certificate.
 func (r *Remote) Upload(ctx context.Context, up lp.CertificateUpload) (lp.Certificate, error) {
 	var c lp.Certificate
-	err := r.do(ctx, false, func(ctx context.Context, s session.Session) error {
+	err := r.do(ctx, "certificate upload", false, func(ctx context.Context, s session.Session) error {
 		var err error
 		c, err = r.LP.UploadCertificate(ctx, s.Domains, s.AccountID, s.Bearer, up)
 		return err
@@ -179,7 +198,7 @@ func (r *Remote) Upload(ctx context.Context, up lp.CertificateUpload) (lp.Certif
 // Replace puts a new p12 under an existing id; repeating it is harmless.
 func (r *Remote) Replace(ctx context.Context, id lp.CertificateID, up lp.CertificateUpload) (lp.Certificate, error) {
 	var c lp.Certificate
-	err := r.do(ctx, true, func(ctx context.Context, s session.Session) error {
+	err := r.do(ctx, "certificate replace", true, func(ctx context.Context, s session.Session) error {
 		var err error
 		c, err = r.LP.ReplaceCertificate(ctx, s.Domains, s.AccountID, s.Bearer, id, up)
 		return err
@@ -190,7 +209,7 @@ func (r *Remote) Replace(ctx context.Context, id lp.CertificateID, up lp.Certifi
 // Activate creates a mapping.
 func (r *Remote) Activate(ctx context.Context, id lp.CertificateID, a lp.Activation) (lp.MappingObject, error) {
 	var m lp.MappingObject
-	err := r.do(ctx, false, func(ctx context.Context, s session.Session) error {
+	err := r.do(ctx, "certificate activate", false, func(ctx context.Context, s session.Session) error {
 		var err error
 		m, err = r.LP.ActivateCertificate(ctx, s.Domains, s.AccountID, s.Bearer, id, a)
 		return err
@@ -203,7 +222,7 @@ func (r *Remote) Activate(ctx context.Context, id lp.CertificateID, a lp.Activat
 // revision guard (If-Match) sees the latest revision. Repeating it is harmless.
 func (r *Remote) Repoint(ctx context.Context, id lp.MappingID, certID lp.CertificateID) (lp.MappingObject, error) {
 	var out lp.MappingObject
-	err := r.do(ctx, true, func(ctx context.Context, s session.Session) error {
+	err := r.do(ctx, "mapping object repoint", true, func(ctx context.Context, s session.Session) error {
 		cur, rev, err := r.LP.GetMappingObject(ctx, s.Domains, s.AccountID, s.Bearer, id)
 		if err != nil {
 			return err
@@ -223,7 +242,7 @@ func (r *Remote) Repoint(ctx context.Context, id lp.MappingID, certID lp.Certifi
 func (r *Remote) Check(ctx context.Context, pairs []lp.Mapping) (string, []lp.MappingResult, error) {
 	var acct string
 	var out []lp.MappingResult
-	err := r.do(ctx, true, func(ctx context.Context, s session.Session) error {
+	err := r.do(ctx, "mapping check", true, func(ctx context.Context, s session.Session) error {
 		var err error
 		acct = s.AccountID
 		out, err = r.LP.CheckMappings(ctx, s.Domains, s.AccountID, s.Bearer, pairs)

@@ -18,7 +18,7 @@ import (
 	"github.com/lpmtls/lpmtls/shared/p12"
 )
 
-func selfSigned(t *testing.T, key crypto.Signer, cn string, notAfter time.Time) *x509.Certificate {
+func selfSigned(t testing.TB, key crypto.Signer, cn string, notAfter time.Time) *x509.Certificate {
 	t.Helper()
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
 		NotBefore: notAfter.Add(-48 * time.Hour), NotAfter: notAfter}
