@@ -13,7 +13,6 @@
 package load
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -25,7 +24,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +33,7 @@ import (
 
 	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/lpsim"
+	"github.com/lpmtls/lpmtls/shared/runtimeapi"
 	"github.com/lpmtls/lpmtls/shared/testenv"
 )
 
@@ -93,7 +92,8 @@ func TestLoad(t *testing.T) {
 	run(t, fns, warmups, pick, nil)
 	warmRSS, warmFDs := make([]int64, instances), make([]int, instances)
 	for i, f := range fns {
-		warmRSS[i], warmFDs[i] = procStatus(t, f.Process.Cmd.Process.Pid, "VmRSS"), fdCount(t, f.Process.Cmd.Process.Pid)
+		u := usage(t, f.Process)
+		warmRSS[i], warmFDs[i] = u.RSSKB, u.FDs
 	}
 	loginsWarm := env.Sim.Counts().Logins
 	bearers := []string{storedBearer(t, env)}
@@ -155,8 +155,8 @@ func TestLoad(t *testing.T) {
 	per := make([]inst, instances)
 	var peak int64
 	for i, f := range fns {
-		pid := f.Process.Cmd.Process.Pid
-		per[i] = inst{warmRSS[i], procStatus(t, pid, "VmRSS"), procStatus(t, pid, "VmHWM"), warmFDs[i], fdCount(t, pid)}
+		u := usage(t, f.Process)
+		per[i] = inst{warmRSS[i], u.RSSKB, u.PeakRSSKB, warmFDs[i], u.FDs}
 		peak = max(peak, per[i].peakRSS)
 		if per[i].afterFDs > per[i].warmFDs+2 {
 			t.Errorf("instance %d: %d open fds after the run, %d warm", i+1, per[i].afterFDs, per[i].warmFDs)
@@ -344,35 +344,13 @@ func storedBearer(t *testing.T, env *testenv.Env) string {
 	return tok.Bearer
 }
 
-// procStatus reads a kB field of /proc/PID/status.
-func procStatus(t *testing.T, pid int, field string) int64 {
+func usage(t *testing.T, p *runtimeapi.Process) runtimeapi.Usage {
 	t.Helper()
-	fh, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	u, err := p.Usage()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("%s not in /proc/%d/status", field, pid)
-	return 0
-}
-
-func fdCount(t *testing.T, pid int) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
+	return u
 }
 
 func pct(sorted []time.Duration, p float64) time.Duration {

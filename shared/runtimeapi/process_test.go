@@ -69,3 +69,26 @@ func TestKilledMidInvocationFailsIt(t *testing.T) {
 		t.Fatalf("got %+v %v", o.res.Error, o.err)
 	}
 }
+
+// Usage reads a live process's memory and descriptors from /proc.
+func TestUsage(t *testing.T) {
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := runtimeapi.StartProcess(bin, []string{helperEnv + "=hang"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	<-p.Ready()
+	u, err := p.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A Go process holds stdin/stdout/stderr and its poll connection at least, and some
+	// megabytes of memory; the peak is never below the current size.
+	if u.FDs < 3 || u.RSSKB < 1024 || u.PeakRSSKB < u.RSSKB {
+		t.Errorf("usage = %+v", u)
+	}
+}
