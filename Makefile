@@ -6,13 +6,17 @@ LAMBDA_ENV  := CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_LAMBDA)
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 BUILD_DIR   := .build
 
-.PHONY: help deps build test lint run bench clean $(FUNCTIONS:%=build-%) build-ForwardFunction build-MappingFunction
+.PHONY: help deps build cli test lint run bench fuzz reliability load clean $(FUNCTIONS:%=build-%) build-ForwardFunction build-MappingFunction
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
 build: $(FUNCTIONS:%=build-%) ## build every function's bootstrap for provided.al2023/arm64 into .build/<fn>/
 	@ls -l $(BUILD_DIR)/*/bootstrap
+
+cli: ## build the lpmtls command line tool for this machine into .build/lpmtls
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BUILD_DIR)/lpmtls ./cmd/lpmtls
+	@echo "built $(BUILD_DIR)/lpmtls; try $(BUILD_DIR)/lpmtls --help"
 
 $(FUNCTIONS:%=build-%): build-%:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(BUILD_DIR)/$*/bootstrap ./functions/$*
@@ -50,6 +54,29 @@ bench: ## benchmarks against the simulator on loopback (about a minute); prints 
 	$(GO) test -run '^$$' -bench 'WarmInvoke' -benchmem -benchtime 1000x -timeout 10m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
 	$(GO) run ./bench/cmd/benchtable < $(BENCH_OUT) 2>/dev/null; \
 	if [ $$rc -ne 0 ]; then echo "a benchmark failed: see $(BENCH_OUT)"; fi; exit $$rc
+
+# splice replaces what lies between the lines <!-- $(1):begin --> and <!-- $(1):end -->
+# of RELIABILITY.md with the file $(2).
+splice = awk -v f="$(2)" 'index($$0, "<!-- $(1):begin -->") { print; while ((getline l < f) > 0) print l; skip = 1; next } \
+	index($$0, "<!-- $(1):end -->") { skip = 0 } !skip' RELIABILITY.md > RELIABILITY.md.tmp && mv RELIABILITY.md.tmp RELIABILITY.md
+
+reliability: deps ## run the fault matrix (also part of make test) and write it into RELIABILITY.md
+	@mkdir -p $(BUILD_DIR)
+	LPMTLS_RELIABILITY_OUT=$(abspath $(BUILD_DIR))/fault-matrix.md $(GO) test -race -count=1 -timeout 10m -run '^TestFaultMatrix$$' ./e2e/faultmatrix
+	@$(call splice,fault-matrix,$(BUILD_DIR)/fault-matrix.md)
+	@echo "RELIABILITY.md: fault matrix updated"
+
+load: deps ## the load run (about a minute; not in make test): 4 bootstraps, 5,000 forwards under faults; prints its table and writes it into RELIABILITY.md
+	@mkdir -p $(BUILD_DIR)
+	LPMTLS_LOAD=1 LPMTLS_LOAD_OUT=$(abspath $(BUILD_DIR))/load.md $(GO) test -count=1 -timeout 20m -v -run '^TestLoad$$' ./bench/load
+	@{ echo; echo "Run of $$(date -u +%Y-%m-%d) on $$(nproc) cores ($$(uname -m)), $$($(GO) env GOVERSION):"; echo; cat $(BUILD_DIR)/load.md; } > $(BUILD_DIR)/load-doc.md
+	@$(call splice,load-run,$(BUILD_DIR)/load-doc.md)
+	@echo "RELIABILITY.md: load table updated"
+
+FUZZTIME ?= 30s
+
+fuzz: ## run every fuzz target in turn for FUZZTIME each (default 30s); prints a table, logs in .build/fuzz/
+	@bash .ci/fuzz $(FUZZTIME)
 
 ARGS ?=
 

@@ -1,12 +1,10 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,29 +97,10 @@ func BenchmarkWarmInvoke(b *testing.B) {
 		invoke()
 	}
 	b.StopTimer()
-	pid := f.Process.Cmd.Process.Pid
-	rss, hwm := procStatus(b, pid, "VmRSS"), procStatus(b, pid, "VmHWM")
-	b.ReportMetric(float64(rss)/1024, "rss-MB")
-	b.ReportMetric(float64(hwm)/1024, "hwm-MB")
-}
-
-// procStatus reads a kB field of /proc/PID/status.
-func procStatus(b *testing.B, pid int, field string) int64 {
-	fh, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	u, err := f.Process.Usage()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return n
-		}
-	}
-	b.Fatalf("%s not in /proc/%d/status", field, pid)
-	return 0
+	b.ReportMetric(float64(u.RSSKB)/1024, "rss-MB")
+	b.ReportMetric(float64(u.PeakRSSKB)/1024, "hwm-MB")
 }

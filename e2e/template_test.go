@@ -10,6 +10,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lpmtls/lpmtls/shared/config"
+	"github.com/lpmtls/lpmtls/shared/health"
 	"github.com/lpmtls/lpmtls/shared/testenv"
 )
 
@@ -380,6 +382,53 @@ func TestTemplateHealthCheck(t *testing.T) {
 	}
 	if get(t, tpl, "Resources", "HealthAlarmEmail", "Condition") != "HasAlertEmail" {
 		t.Fatal("e-mail subscription must be optional")
+	}
+}
+
+// TestTemplateExpiryWatch: the warning window reaches the mapping function as the
+// variable shared/config validates, with the same bounds, and both certificate alarms
+// watch the dimension-less metric the function writes, keep their state through a run
+// without data, and notify the health topic both ways.
+func TestTemplateExpiryWatch(t *testing.T) {
+	tpl := loadTemplate(t)
+	p := get(t, tpl, "Parameters", "CertExpiryWarningDays")
+	if get(t, p, "Type") != "Number" || get(t, p, "Default") != strconv.Itoa(config.DefaultCertExpiryWarning) ||
+		get(t, p, "MinValue") != "0" || get(t, p, "MaxValue") != strconv.Itoa(config.MaxCertExpiryWarning) {
+		t.Fatalf("CertExpiryWarningDays %v", p)
+	}
+	env := get(t, tpl, "Resources", "MappingFunction", "Properties", "Environment", "Variables")
+	if ref(get(t, env, "CERT_EXPIRY_WARNING_DAYS")) != "CertExpiryWarningDays" {
+		t.Fatalf("CERT_EXPIRY_WARNING_DAYS %v", get(t, env, "CERT_EXPIRY_WARNING_DAYS"))
+	}
+	for alarm, metric := range map[string]string{
+		"CertificatesExpiringSoonAlarm": health.MetricExpiringSoon,
+		"CertificatesUnavailableAlarm":  health.MetricUnavailable,
+	} {
+		r := get(t, tpl, "Resources", alarm)
+		if get(t, r, "Type") != "AWS::CloudWatch::Alarm" {
+			t.Fatalf("%s type %v", alarm, get(t, r, "Type"))
+		}
+		a := get(t, r, "Properties").(map[string]any)
+		if a["MetricName"] != metric || ref(a["Namespace"]) != "MetricsNamespace" || a["Dimensions"] != nil {
+			t.Fatalf("%s watches %v %v %v; want the dimension-less %s", alarm, a["Namespace"], a["MetricName"], a["Dimensions"], metric)
+		}
+		if a["Statistic"] != "Maximum" || a["Threshold"] != "0" || a["ComparisonOperator"] != "GreaterThanThreshold" ||
+			ref(a["Period"]) != "HealthCheckAlarmPeriod" || a["EvaluationPeriods"] != "1" {
+			t.Fatalf("%s condition %v", alarm, a)
+		}
+		if a["TreatMissingData"] != "ignore" {
+			t.Fatalf("%s TreatMissingData %v, want ignore", alarm, a["TreatMissingData"])
+		}
+		for _, k := range []string{"AlarmActions", "OKActions"} {
+			acts, _ := a[k].([]any)
+			if len(acts) != 1 || ref(acts[0]) != "HealthAlarmTopic" {
+				t.Fatalf("%s %s %v", alarm, k, a[k])
+			}
+		}
+	}
+	desc, _ := fnArg(get(t, tpl, "Resources", "CertificatesExpiringSoonAlarm", "Properties", "AlarmDescription"), "Fn::Sub").(string)
+	if !strings.Contains(desc, "${CertExpiryWarningDays}") {
+		t.Fatalf("expiring-soon alarm does not state the window: %q", desc)
 	}
 }
 

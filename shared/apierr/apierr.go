@@ -102,6 +102,12 @@ func From(err error) *Error {
 			r = row{http.StatusBadGateway, "liveperson_error", true, "LivePerson failed"}
 		}
 		msg := r.what
+		if le.Kind == lp.KindGateway && (le.Op == "login" || le.Op == "oauth2") {
+			// Same code, but the caller must be able to tell that nothing reached the
+			// gateway, let alone the target: a login 5xx is safe to retry, a gateway 5xx
+			// may be the target's own answer.
+			msg = "LivePerson's login failed, so the request was not sent"
+		}
 		if le.Status != 0 {
 			msg += " (HTTP " + strconv.Itoa(le.Status) + ")"
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +41,20 @@ func TestFrom(t *testing.T) {
 				t.Fatalf("got %+v", e)
 			}
 		})
+	}
+}
+
+// A login answered 5xx shares gateway_error with the gateway's own 5xx, but its message
+// says the request never left.
+func TestLoginFailureMessage(t *testing.T) {
+	for _, op := range []string{"login", "oauth2"} {
+		e := From(&lp.Error{Kind: lp.KindGateway, Op: op, Status: 503})
+		if e.Code != "gateway_error" || !strings.Contains(e.Message, "login failed, so the request was not sent") {
+			t.Fatalf("%s: %+v", op, e)
+		}
+	}
+	if e := From(&lp.Error{Kind: lp.KindGateway, Op: "forward", Status: 503}); strings.Contains(e.Message, "login") {
+		t.Fatalf("forward: %+v", e)
 	}
 }
 

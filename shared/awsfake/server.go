@@ -54,15 +54,18 @@ type Server struct {
 	srv *http.Server
 	url string
 
-	mu      sync.Mutex
-	calls   map[string]int
-	signed  map[string]bool
-	faults  []*fault
-	down    bool
-	reqSeq  int
-	verSeq  int
-	secrets map[string]*secret // by name
-	params  map[string]*parameter
+	mu     sync.Mutex
+	calls  map[string]int
+	signed map[string]bool
+	faults []*fault
+	down   bool
+	// downFor and delayFor are per-service faults, keyed by X-Amz-Target prefix.
+	downFor  map[string]bool
+	delayFor map[string]time.Duration
+	reqSeq   int
+	verSeq   int
+	secrets  map[string]*secret // by name
+	params   map[string]*parameter
 	// sealKey makes the opaque SecureString rendering unguessable without exposing
 	// the plaintext, the way a KMS ciphertext would.
 	sealKey []byte
@@ -81,13 +84,15 @@ func Start() (*Server, error) {
 		return nil, fmt.Errorf("awsfake: seal key: %w", err)
 	}
 	s := &Server{
-		url:     "http://" + ln.Addr().String(),
-		calls:   map[string]int{},
-		signed:  map[string]bool{},
-		secrets: map[string]*secret{},
-		params:  map[string]*parameter{},
-		sealKey: key,
-		now:     time.Now,
+		url:      "http://" + ln.Addr().String(),
+		calls:    map[string]int{},
+		signed:   map[string]bool{},
+		downFor:  map[string]bool{},
+		delayFor: map[string]time.Duration{},
+		secrets:  map[string]*secret{},
+		params:   map[string]*parameter{},
+		sealKey:  key,
+		now:      time.Now,
 	}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Close
@@ -157,6 +162,31 @@ func (s *Server) Down(down bool) {
 	s.down = down
 }
 
+// Service prefixes of X-Amz-Target, for SetDown and SetDelay.
+const (
+	SSM            = "AmazonSSM."
+	SecretsManager = "secretsmanager."
+)
+
+// SetDown makes every request for one service (SSM or SecretsManager) answer 503
+// ServiceUnavailable, as an outage of that service alone would, until SetDown(service,
+// false).
+func (s *Server) SetDown(service string, down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.downFor[service] = down
+}
+
+// SetDelay holds every request for one service back by d before it is served (0 ends
+// the fault), as a slow or overloaded service would. A client that gives up meanwhile
+// ends the wait, and the request is then not served at all: its effect (a Put, a
+// Delete) never happens, which is what a caller that timed out must assume anyway.
+func (s *Server) SetDelay(service string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delayFor[service] = d
+}
+
 // Env is the environment a subprocess needs to reach this fake with the default
 // credential and endpoint chain.
 func (s *Server) Env() []string {
@@ -220,8 +250,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.calls[target]++
 	s.signed[target] = signed
 	down := s.down
+	var delay time.Duration
+	for prefix, d := range s.delayFor {
+		if strings.HasPrefix(target, prefix) {
+			delay = d
+		}
+	}
+	for prefix, d := range s.downFor {
+		if d && strings.HasPrefix(target, prefix) {
+			down = true
+		}
+	}
 	injected := s.takeFault(target)
 	s.mu.Unlock()
+
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return // the client gave up: nobody to answer
+		}
+	}
 
 	w.Header().Set("X-Amzn-RequestId", reqID)
 	switch {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -18,6 +19,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/lpmtls/lpmtls/shared/awsfake"
 	"github.com/lpmtls/lpmtls/shared/testenv"
 )
 
@@ -315,5 +317,57 @@ func TestEnvWithDefaultConfig(t *testing.T) {
 	}
 	if c := srv.Calls(); c["AmazonSSM.GetParameter"] != 1 || c["secretsmanager.GetSecretValue"] != 1 {
 		t.Errorf("calls = %v", c)
+	}
+}
+
+// One service down or slow leaves the other one alone; a slow answer the client gave
+// up on is never served.
+func TestPerServiceDownAndDelay(t *testing.T) {
+	srv, cfg := testenv.AWS(t)
+	ctx := context.Background()
+	sm, ps := secretsmanager.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
+	srv.PutSecret("s", "v")
+	srv.SetParameter("/x", "v", "String")
+	getSecret := func(ctx context.Context) error {
+		_, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("s")})
+		return err
+	}
+	getParam := func(ctx context.Context) error {
+		_, err := ps.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/x")})
+		return err
+	}
+
+	srv.SetDown(awsfake.SecretsManager, true)
+	var api smithy.APIError
+	if err := getSecret(ctx); !errors.As(err, &api) || api.ErrorCode() != "ServiceUnavailable" {
+		t.Fatalf("secrets manager down: %v", err)
+	}
+	if err := getParam(ctx); err != nil {
+		t.Fatalf("SSM must still answer: %v", err)
+	}
+	srv.SetDown(awsfake.SecretsManager, false)
+	if err := getSecret(ctx); err != nil {
+		t.Fatalf("back up: %v", err)
+	}
+
+	srv.SetDelay(awsfake.SSM, time.Hour)
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := getParam(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("slow SSM: %v", err)
+	}
+	_, err := ps.PutParameter(short, &ssm.PutParameterInput{Name: aws.String("/y"), Value: aws.String("v"), Type: ssmtypes.ParameterTypeString})
+	if err == nil {
+		t.Fatal("a put on a slow SSM succeeded past the deadline")
+	}
+	if err := getSecret(ctx); err != nil {
+		t.Fatalf("secrets manager must not be slowed: %v", err)
+	}
+	srv.SetDelay(awsfake.SSM, 0)
+	if _, _, ok := srv.Parameter("/y"); ok {
+		t.Fatal("a put the client gave up on was applied")
+	}
+	if err := getParam(ctx); err != nil {
+		t.Fatalf("no longer slow: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lpmtls/lpmtls/shared/allowlist"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/obs"
 )
@@ -55,8 +56,17 @@ type Config struct {
 	// HealthcheckMappings is HealthcheckTargets parsed (nil when unset).
 	HealthcheckMappings []lp.Mapping
 
+	// CertExpiryWarningDays is CERT_EXPIRY_WARNING_DAYS: a certificate expiring within
+	// this many days counts as expiring soon in the scheduled run; 0 turns the
+	// certificate list (and its metrics) off.
+	CertExpiryWarningDays int
+
 	MetricsNamespace string     // METRICS_NAMESPACE
 	LogLevel         slog.Level // AWS_LAMBDA_LOG_LEVEL
+
+	// MTLS configures the certificate and mapping-object calls (LP_MAPPING_OBJECTS_*,
+	// LP_SERVICE_IDS, LP_ACTIVATE_FLAG_IN_BODY).
+	MTLS MTLSConfig
 }
 
 // Defaults.
@@ -73,6 +83,8 @@ const (
 	DefaultMaxBodyBytes       = 6291456 // Lambda's synchronous payload limit
 	DefaultForwardConcurrency = 10
 	DefaultMetricsNamespace   = "lpmtls"
+	DefaultCertExpiryWarning  = 30 // days
+	MaxCertExpiryWarning      = 365
 	MaxForwardConcurrency     = 100
 	MaxHealthcheckTargets     = 100
 )
@@ -238,6 +250,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		l.fail("LP_MAPPING_PATH", "must start with / and contain {accountId}")
 	}
 	c.OAuth2Version = l.str("LP_OAUTH2_VERSION", DefaultOAuth2Version)
+	l.mtls(c)
 	c.ServiceName = l.str("LP_SERVICE_NAME", DefaultServiceName)
 	if !serviceNameRE.MatchString(c.ServiceName) {
 		// Checked here as well as per request: a bad default would fail every forward
@@ -252,6 +265,12 @@ func Load(getenv func(string) string) (*Config, error) {
 			}
 			if msg := checkURL(p, true); msg != "" {
 				l.fail("FORWARD_ALLOWED_URLS", "entry %d %s", i+1, msg)
+				continue
+			}
+			// The same form rules as a target, so an entry can only name what a target
+			// can match.
+			if _, err := allowlist.ParseEntry(p); err != nil {
+				l.fail("FORWARD_ALLOWED_URLS", "entry %d %s", i+1, err.Error())
 				continue
 			}
 			c.AllowedURLs = append(c.AllowedURLs, p)
@@ -274,6 +293,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.HealthcheckTargets != "" {
 		c.HealthcheckMappings = l.healthcheck(c.HealthcheckTargets)
 	}
+
+	c.CertExpiryWarningDays = l.integer("CERT_EXPIRY_WARNING_DAYS", DefaultCertExpiryWarning, 0, MaxCertExpiryWarning)
 
 	c.MetricsNamespace = l.str("METRICS_NAMESPACE", DefaultMetricsNamespace)
 	if strings.HasPrefix(c.MetricsNamespace, "AWS/") || len(c.MetricsNamespace) > 255 {
@@ -300,9 +321,10 @@ var order = []string{
 	"LP_SECRET_ID", "LP_ACCOUNT_ID", "LP_USERNAME", "LP_PASSWORD", "LP_CLIENT_ID", "LP_CLIENT_SECRET",
 	"LP_CSDS_URL", "LP_CACHE_PARAMETER_PREFIX", "LP_CACHE_KMS_KEY_ID",
 	"LP_TOKEN_REFRESH_MARGIN", "LP_TOKEN_DEFAULT_TTL", "LP_DOMAINS_TTL", "LP_LOGIN_LEASE_TTL",
-	"LP_MAPPING_SERVICE", "LP_MAPPING_PATH", "LP_OAUTH2_VERSION", "LP_SERVICE_NAME",
+	"LP_MAPPING_SERVICE", "LP_MAPPING_PATH", "LP_OAUTH2_VERSION",
+	"LP_MAPPING_OBJECTS_PATH", "LP_MAPPING_OBJECTS_VERSION", "LP_SERVICE_IDS", "LP_ACTIVATE_FLAG_IN_BODY", "LP_SERVICE_NAME",
 	"FORWARD_ALLOWED_URLS", "FORWARD_MAX_BODY_BYTES", "FORWARD_CONCURRENCY",
-	"RESULTS_QUEUE_URL", "DLQ_URL", "HEALTHCHECK_TARGETS", "METRICS_NAMESPACE", "AWS_LAMBDA_LOG_LEVEL",
+	"RESULTS_QUEUE_URL", "DLQ_URL", "HEALTHCHECK_TARGETS", "CERT_EXPIRY_WARNING_DAYS", "METRICS_NAMESPACE", "AWS_LAMBDA_LOG_LEVEL",
 }
 
 func sortProblems(ps []Problem) {

@@ -37,6 +37,8 @@ func TestDefaults(t *testing.T) {
 		ForwardConcurrency: 10,
 		MetricsNamespace:   "lpmtls",
 		LogLevel:           slog.LevelInfo,
+
+		CertExpiryWarningDays: 30,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
@@ -73,6 +75,7 @@ func TestAllSet(t *testing.T) {
 		"HEALTHCHECK_TARGETS":       `[{"serviceName":"WEBHOOKS","url":"https://a.example.com/hooks/x"}]`,
 		"METRICS_NAMESPACE":         "Custom/NS",
 		"AWS_LAMBDA_LOG_LEVEL":      "debug",
+		"CERT_EXPIRY_WARNING_DAYS":  "45",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +103,7 @@ func TestAllSet(t *testing.T) {
 		{"HealthcheckMappings", c.HealthcheckMappings, []lp.Mapping{{ServiceName: "WEBHOOKS", URL: "https://a.example.com/hooks/x"}}},
 		{"MetricsNamespace", c.MetricsNamespace, "Custom/NS"},
 		{"LogLevel", c.LogLevel, slog.LevelDebug},
+		{"CertExpiryWarningDays", c.CertExpiryWarningDays, 45},
 	}
 	for _, ck := range checks {
 		if !reflect.DeepEqual(ck.got, ck.want) {
@@ -206,6 +210,10 @@ func TestInvalidVariables(t *testing.T) {
 		{"mapping path no placeholder", "LP_MAPPING_PATH", "/api/account/123"},
 		{"allowed http", "FORWARD_ALLOWED_URLS", "https://ok.example.com/,http://bad.example.com/"},
 		{"allowed relative", "FORWARD_ALLOWED_URLS", "/hooks"},
+		{"allowed query", "FORWARD_ALLOWED_URLS", "https://ok.example.com/in?x=1"},
+		{"allowed dot segment", "FORWARD_ALLOWED_URLS", "https://ok.example.com/hooks/../"},
+		{"allowed trailing dot", "FORWARD_ALLOWED_URLS", "https://ok.example.com./"},
+		{"allowed unicode host", "FORWARD_ALLOWED_URLS", "https://bücher.example/"},
 		{"max body zero", "FORWARD_MAX_BODY_BYTES", "0"},
 		{"max body text", "FORWARD_MAX_BODY_BYTES", "6MB"},
 		{"concurrency 0", "FORWARD_CONCURRENCY", "0"},
@@ -223,6 +231,9 @@ func TestInvalidVariables(t *testing.T) {
 		{"hc trailing", "HEALTHCHECK_TARGETS", `[] []`},
 		{"hc too many", "HEALTHCHECK_TARGETS", "[" + strings.Repeat(`{"serviceName":"a","url":"https://x"},`, 100) + `{"serviceName":"a","url":"https://x"}]`},
 		{"namespace reserved", "METRICS_NAMESPACE", "AWS/Lambda"},
+		{"warning days negative", "CERT_EXPIRY_WARNING_DAYS", "-1"},
+		{"warning days over a year", "CERT_EXPIRY_WARNING_DAYS", "366"},
+		{"warning days not a number", "CERT_EXPIRY_WARNING_DAYS", "30d"},
 		{"log level", "AWS_LAMBDA_LOG_LEVEL", "LOUD"},
 	}
 	for _, tt := range tests {
@@ -302,6 +313,16 @@ func TestLogLevel(t *testing.T) {
 		want, _ := obs.ParseLevel(v)
 		if c.LogLevel != want {
 			t.Errorf("%s: %v", v, c.LogLevel)
+		}
+	}
+}
+
+// TestCertExpiryWarningDays: 0 is a valid setting (the watch off), not "unset".
+func TestCertExpiryWarningDays(t *testing.T) {
+	for val, want := range map[string]int{"": 30, "0": 0, " 7 ": 7, "365": 365} {
+		c, err := Load(env(map[string]string{"CERT_EXPIRY_WARNING_DAYS": val}))
+		if err != nil || c.CertExpiryWarningDays != want {
+			t.Errorf("%q: got %v %v, want %d", val, c, err, want)
 		}
 	}
 }

@@ -8,10 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
+	"github.com/lpmtls/lpmtls/shared/allowlist"
 	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/obs"
@@ -82,12 +82,8 @@ func (p Policy) Validate(in Input) (*lp.ForwardRequest, error) {
 		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeMissingForwardURL,
 			"the LP-forward-url header (or the message's url) is required: the absolute https URL of the target")
 	}
-	if err := checkTargetURL(in.URL); err != nil {
+	if err := p.checkTargetURL(in.URL); err != nil {
 		return nil, err
-	}
-	if !p.allowed(in.URL) {
-		return nil, apierr.Input(http.StatusForbidden, apierr.CodeURLNotAllowed,
-			"the target URL is not in FORWARD_ALLOWED_URLS")
 	}
 	size := int64(len(in.Body))
 	if in.BodyReader != nil {
@@ -105,9 +101,9 @@ func (p Policy) Validate(in Input) (*lp.ForwardRequest, error) {
 		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
 			"LP-service-name must be 1 to 100 letters, digits, '_', '-' or '.'")
 	}
-	if strings.ContainsAny(in.AuthorizationOverride, "\r\n") {
-		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
-			"LP-authorization-override must be a single line")
+	header := endToEnd(in.Header)
+	if err := checkHeaders(header, in.AuthorizationOverride); err != nil {
+		return nil, err
 	}
 	stop := true
 	if in.StopIfCertificateNotFound != nil {
@@ -119,7 +115,7 @@ func (p Policy) Validate(in Input) (*lp.ForwardRequest, error) {
 		ServiceName:               service,
 		AuthorizationOverride:     in.AuthorizationOverride,
 		StopIfCertificateNotFound: stop,
-		Header:                    endToEnd(in.Header),
+		Header:                    header,
 		Body:                      in.Body,
 		BodyReader:                in.BodyReader,
 		BodyLength:                in.BodyLength,
@@ -141,42 +137,72 @@ func ParseBool(name, v string) (*bool, error) {
 	return nil, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader, "%s must be true or false", name)
 }
 
-func checkTargetURL(raw string) error {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidForwardURL, "the target URL does not parse")
-	case u.Scheme != "https":
-		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidForwardURL, "the target URL must be absolute and use https")
-	case u.Host == "" || u.Hostname() == "":
-		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidForwardURL, "the target URL has no host")
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidForwardURL, "the target URL must not have a fragment")
-	case strings.ContainsAny(raw, " \t\r\n"):
-		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidForwardURL, "the target URL must not contain white space")
+// checkTargetURL applies allowlist's form rules (the URL is sent as given, so it must
+// read one way only) and then the allow-list itself.
+func (p Policy) checkTargetURL(raw string) error {
+	t, err := allowlist.CheckTarget(raw)
+	if err != nil {
+		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidForwardURL, "the target URL %s", err.Error())
+	}
+	if len(p.AllowedURLs) == 0 {
+		return nil
+	}
+	// An entry that does not parse matches nothing; config.Load refuses such entries at
+	// init, so only a hand-built Policy can hold one.
+	for _, raw := range p.AllowedURLs {
+		if e, err := allowlist.ParseEntry(raw); err == nil && e.Allows(t) {
+			return nil
+		}
+	}
+	return apierr.Input(http.StatusForbidden, apierr.CodeURLNotAllowed, "the target URL is not in FORWARD_ALLOWED_URLS")
+}
+
+// checkHeaders refuses what would split or smuggle a header on the way to LivePerson:
+// a name that is not an HTTP token, or a value with a control character (CR, LF, NUL,
+// ...; a tab is allowed). Every header value lpmtls sends is checked here, so a refusal
+// is the caller's 400 and never a half-built call.
+func checkHeaders(h http.Header, override string) error {
+	for k, vs := range h {
+		if !validHeaderName(k) {
+			return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
+				"a header name is not an HTTP token (letters, digits and !#$%%&'*+-.^_`|~)")
+		}
+		for _, v := range vs {
+			if !validHeaderValue(v) {
+				return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
+					"header %s has a control character (CR, LF, NUL, ...) in its value", k)
+			}
+		}
+	}
+	if !validHeaderValue(override) {
+		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
+			"LP-authorization-override must be a single line without control characters")
 	}
 	return nil
 }
 
-// allowed matches a prefix only on a boundary, so "https://api.example.com" does not let
-// "https://api.example.com.evil.net" through.
-func (p Policy) allowed(target string) bool {
-	if len(p.AllowedURLs) == 0 {
-		return true
+// validHeaderName is RFC 9110's token, as net/http checks it.
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
 	}
-	for _, prefix := range p.AllowedURLs {
-		if !strings.HasPrefix(strings.ToLower(target), strings.ToLower(prefix)) {
-			continue
-		}
-		if strings.HasSuffix(prefix, "/") || len(target) == len(prefix) {
-			return true
-		}
-		switch target[len(prefix)] {
-		case '/', '?':
-			return true
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
 		}
 	}
-	return false
+	return true
+}
+
+// validHeaderValue allows any byte but the controls other than tab (RFC 9110 field-value).
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func validToken(s string) bool {

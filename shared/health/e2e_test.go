@@ -2,11 +2,13 @@ package health
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/lpsim"
@@ -16,29 +18,21 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // run starts the mapping bootstrap, sends one scheduled event, stops the process (so its
-// output is complete) and returns the result and the single EMF document it wrote.
-func run(t *testing.T, env *testenv.Env, event any, extraEnv ...string) (payload []byte, fnErr string, doc emfDoc) {
+// output is complete) and returns the result, the EMF documents it wrote (the account's
+// and one per certificate of known expiry) and its whole output.
+func run(t *testing.T, env *testenv.Env, event any, extraEnv ...string) (payload []byte, fnErr string, docs runDocs, logs string) {
 	t.Helper()
 	f := env.Start(t, "mapping", extraEnv...)
 	res := f.InvokeResult(t, event)
-	logs := f.FinalLogs()
+	logs = f.FinalLogs()
 	if res.Error != nil {
 		fnErr = res.Error.ErrorMessage
 	}
-	var found []string
-	for _, line := range strings.Split(logs, "\n") {
-		if strings.Contains(line, `"_aws"`) {
-			found = append(found, line)
-		}
+	docs = splitDocs(t, logs)
+	if docs.account.AWS.Timestamp <= 0 {
+		t.Fatalf("EMF metadata: %+v", docs.account.AWS)
 	}
-	if len(found) != 1 {
-		t.Fatalf("want one EMF line, got %d\n%s", len(found), f.Logs())
-	}
-	doc = parseEMF(t, found[0])
-	if doc.AWS.Timestamp <= 0 {
-		t.Fatalf("EMF metadata: %s", found[0])
-	}
-	return res.Payload, fnErr, doc
+	return res.Payload, fnErr, docs, logs
 }
 
 // check asserts the namespace, dimension sets and exact metric values of doc.
@@ -91,7 +85,8 @@ func TestScheduledCheckReportsMissingMapping(t *testing.T) {
 	event, targets := scheduleSample(t, env)
 	before := env.Sim.Counts()
 	// HEALTHCHECK_TARGETS names only the mapped URL: the schedule's input must win.
-	payload, fnErr, doc := run(t, env, event, targetsEnv(t, targets[0]), "METRICS_NAMESPACE=brand-lpmtls")
+	payload, fnErr, docs, _ := run(t, env, event, targetsEnv(t, targets[0]), "METRICS_NAMESPACE=brand-lpmtls")
+	doc := docs.account
 	if fnErr != "" {
 		t.Fatalf("function error: %s", fnErr)
 	}
@@ -99,8 +94,8 @@ func TestScheduledCheckReportsMissingMapping(t *testing.T) {
 		t.Fatalf("%d mapping calls for one check, want 1", n)
 	}
 	acct := env.Sim.AccountID()
-	doc.check(t, "brand-lpmtls", [][]string{{DimensionAccount}, {}},
-		map[string]float64{MetricConfigured: 1, MetricMissing: 1, MetricFailed: 0})
+	doc.check(t, "brand-lpmtls", [][]string{{DimensionAccount}, {}}, map[string]float64{
+		MetricConfigured: 1, MetricMissing: 1, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0})
 	if doc.Root[DimensionAccount] != acct {
 		t.Fatalf("AccountId %v, want %s", doc.Root[DimensionAccount], acct)
 	}
@@ -124,15 +119,15 @@ func TestScheduledEventUsesConfiguredTargets(t *testing.T) {
 	}
 	before := env.Sim.Counts()
 	mapped := lp.Mapping{ServiceName: testenv.ServiceName, URL: env.MappedURL}
-	payload, fnErr, doc := run(t, env, event, targetsEnv(t, mapped))
+	payload, fnErr, docs, _ := run(t, env, event, targetsEnv(t, mapped))
 	if fnErr != "" {
 		t.Fatalf("function error: %s", fnErr)
 	}
 	if n := env.Sim.Counts().Mappings - before.Mappings; n != 1 {
 		t.Fatalf("%d mapping calls, want 1", n)
 	}
-	doc.check(t, "lpmtls", [][]string{{DimensionAccount}, {}},
-		map[string]float64{MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0})
+	docs.account.check(t, "lpmtls", [][]string{{DimensionAccount}, {}}, map[string]float64{
+		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0})
 	var sum Summary
 	if err := json.Unmarshal(payload, &sum); err != nil || sum.Checked != 1 || sum.Missing != 0 {
 		t.Fatalf("summary %s: %v", payload, err)
@@ -144,24 +139,31 @@ func TestScheduledCheckLivePersonDown(t *testing.T) {
 	event, _ := scheduleSample(t, env)
 	// More faults than calls: a retry, if one were added, would still meet a 503.
 	env.Sim.Inject(lpsim.Fault{Op: "mapping", Status: 503, Times: 5})
+	env.Sim.Inject(lpsim.Fault{Op: "certificates", Status: 503, Times: 5})
 	before := env.Sim.Counts()
 	// Lambda filtering application logs at ERROR must still let the metric line through.
-	payload, fnErr, doc := run(t, env, event, "AWS_LAMBDA_LOG_LEVEL=ERROR")
+	payload, fnErr, docs, _ := run(t, env, event, "AWS_LAMBDA_LOG_LEVEL=ERROR")
+	doc := docs.account
 	if fnErr != "" {
 		t.Fatalf("LivePerson being down must not be an invocation error, got %s", fnErr)
 	}
 	if doc.Root["level"] != "ERROR" {
 		t.Fatalf("metric line level %v, want ERROR", doc.Root["level"])
 	}
-	if n := env.Sim.Counts().Mappings - before.Mappings; n != 1 {
-		t.Fatalf("%d mapping calls, want 1", n)
+	if n := env.Sim.Counts(); n.Mappings-before.Mappings != 1 || n.CertificateLists-before.CertificateLists != 1 {
+		t.Fatalf("%d mapping calls, %d certificate lists; want 1 each", n.Mappings-before.Mappings, n.CertificateLists-before.CertificateLists)
 	}
-	doc.check(t, "lpmtls", [][]string{{}}, map[string]float64{MetricFailed: 1})
+	// The account is known from the credentials: the failure is reported under it too.
+	doc.check(t, "lpmtls", [][]string{{DimensionAccount}, {}}, map[string]float64{MetricFailed: 1})
+	if doc.Root[DimensionAccount] != env.Sim.AccountID() || len(docs.certs) != 0 {
+		t.Fatalf("AccountId %v, %d certificate documents", doc.Root[DimensionAccount], len(docs.certs))
+	}
 	var sum Summary
 	if err := json.Unmarshal(payload, &sum); err != nil {
 		t.Fatal(err)
 	}
-	if !sum.Failed || sum.Error == nil || sum.Error.Code != "gateway_error" || sum.Checked != 2 || len(sum.Results) != 0 {
+	if !sum.Failed || sum.Error == nil || sum.Error.Code != "gateway_error" || sum.Checked != 2 || len(sum.Results) != 0 ||
+		sum.AccountID != env.Sim.AccountID() || sum.Certificates == nil || !sum.Certificates.Failed {
 		t.Fatalf("summary %s", payload)
 	}
 }
@@ -169,12 +171,121 @@ func TestScheduledCheckLivePersonDown(t *testing.T) {
 func TestScheduledCheckWithoutTargetsFails(t *testing.T) {
 	env := testenv.New(t)
 	before := env.Sim.Counts()
-	_, fnErr, doc := run(t, env, map[string]any{})
+	_, fnErr, docs, _ := run(t, env, map[string]any{})
 	if !strings.Contains(fnErr, "no health-check targets") {
 		t.Fatalf("function error %q, want one about missing targets", fnErr)
 	}
-	if n := env.Sim.Counts(); n.Mappings != before.Mappings || n.Logins != before.Logins {
-		t.Fatalf("LivePerson was called: %+v", n)
+	// No mapping call; the expiry watch does not depend on the targets and still runs.
+	if n := env.Sim.Counts(); n.Mappings != before.Mappings || n.CertificateLists != before.CertificateLists+1 {
+		t.Fatalf("calls %+v", n)
 	}
-	doc.check(t, "lpmtls", [][]string{{}}, map[string]float64{MetricFailed: 1})
+	docs.account.check(t, "lpmtls", [][]string{{DimensionAccount}, {}},
+		map[string]float64{MetricFailed: 1, MetricExpiringSoon: 0, MetricUnavailable: 0})
+}
+
+// TestScheduledRunWatchesCertificateExpiry: the simulator holds a certificate 10 days
+// from expiry and one it reports UnAvailable; the scheduled run's EMF says so, per
+// certificate and for the account, and no credential reaches the output.
+func TestScheduledRunWatchesCertificateExpiry(t *testing.T) {
+	env := testenv.New(t)
+	acct := env.Sim.AccountID()
+	notAfter := time.Now().Add(10 * day)
+	soonID, err := env.Sim.SeedCertificate(lpsim.SeedCertificate{Name: "brand-hooks-2026", NotAfter: notAfter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Sim.SeedCertificate(lpsim.SeedCertificate{Name: "brand-broken", NotAfter: time.Now().Add(200 * day), Status: lpsim.StatusUnavailable}); err != nil {
+		t.Fatal(err)
+	}
+	mapped := lp.Mapping{ServiceName: testenv.ServiceName, URL: env.MappedURL}
+	before := env.Sim.Counts()
+	payload, fnErr, docs, logs := run(t, env, map[string]any{}, targetsEnv(t, mapped))
+	if fnErr != "" {
+		t.Fatalf("function error: %s", fnErr)
+	}
+	if n := env.Sim.Counts().CertificateLists - before.CertificateLists; n != 1 {
+		t.Fatalf("%d certificate lists, want 1", n)
+	}
+	docs.account.check(t, "lpmtls", [][]string{{DimensionAccount}, {}}, map[string]float64{
+		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 1, MetricUnavailable: 1})
+	if docs.account.Root[DimensionAccount] != acct {
+		t.Fatalf("AccountId %v", docs.account.Root[DimensionAccount])
+	}
+	if d := docs.days(t, "brand-hooks-2026"); math.Abs(d-10) > 0.02 {
+		t.Fatalf("%s = %v, want about 10", MetricDaysToExpiry, d)
+	}
+	soon := docs.certs["brand-hooks-2026"]
+	if soon.Root[DimensionAccount] != acct || soon.Root["certificateId"] != soonID || soon.Root["status"] != lpsim.StatusAvailable {
+		t.Fatalf("certificate document %v", soon.Root)
+	}
+	if _, ok := docs.certs["brand-broken"]; !ok || len(docs.certs) != 3 {
+		t.Fatalf("certificate documents for %v; want the simulator's own, brand-hooks-2026 and brand-broken", keys(docs.certs))
+	}
+
+	var sum Summary
+	if err := json.Unmarshal(payload, &sum); err != nil {
+		t.Fatal(err)
+	}
+	cs := sum.Certificates
+	if cs == nil || cs.Listed != 3 || cs.ExpiringSoon != 1 || cs.Unavailable != 1 || cs.WarningDays != 30 {
+		t.Fatalf("summary %s", payload)
+	}
+	for _, it := range cs.Items {
+		if it.Name == "brand-hooks-2026" && (!it.ExpiringSoon || it.ExpiresAt == nil || it.ExpiresAt.Unix() != notAfter.Unix()) {
+			t.Fatalf("item %+v, want expiry %s", it, notAfter)
+		}
+	}
+	bearer := storedBearer(t, env)
+	for name, secret := range map[string]string{"password": testenv.Password, "bearer": bearer} {
+		if strings.Contains(logs, secret) || strings.Contains(string(payload), secret) {
+			t.Errorf("%s appears in the output", name)
+		}
+	}
+}
+
+// TestScheduledRunWarningWindow: CERT_EXPIRY_WARNING_DAYS sets the window, and 0 turns
+// the watch off (no list call, no certificate metrics); a bad value fails at init.
+func TestScheduledRunWarningWindow(t *testing.T) {
+	env := testenv.New(t)
+	if _, err := env.Sim.SeedCertificate(lpsim.SeedCertificate{Name: "brand-hooks-2026", NotAfter: time.Now().Add(10 * day)}); err != nil {
+		t.Fatal(err)
+	}
+	mapped := lp.Mapping{ServiceName: testenv.ServiceName, URL: env.MappedURL}
+
+	_, fnErr, docs, _ := run(t, env, map[string]any{}, targetsEnv(t, mapped), "CERT_EXPIRY_WARNING_DAYS=7")
+	if fnErr != "" {
+		t.Fatal(fnErr)
+	}
+	if docs.account.Root[MetricExpiringSoon] != 0.0 || docs.account.Root["certExpiryWarningDays"] != 7.0 || len(docs.certs) != 2 {
+		t.Fatalf("7-day window: %v", docs.account.Root)
+	}
+
+	before := env.Sim.Counts()
+	_, fnErr, docs, _ = run(t, env, map[string]any{}, targetsEnv(t, mapped), "CERT_EXPIRY_WARNING_DAYS=0")
+	if fnErr != "" {
+		t.Fatal(fnErr)
+	}
+	if n := env.Sim.Counts().CertificateLists - before.CertificateLists; n != 0 || len(docs.certs) != 0 {
+		t.Fatalf("watch off: %d lists, %d certificate documents", n, len(docs.certs))
+	}
+	docs.account.check(t, "lpmtls", [][]string{{DimensionAccount}, {}},
+		map[string]float64{MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0})
+
+	out := testenv.StartFailing(t, testenv.Build(t, "mapping"), env.FunctionEnv("CERT_EXPIRY_WARNING_DAYS=thirty"))
+	if !strings.Contains(out, "CERT_EXPIRY_WARNING_DAYS") {
+		t.Fatalf("init output %q does not name the variable", out)
+	}
+}
+
+// storedBearer is the bearer the function cached in SSM.
+func storedBearer(t *testing.T, env *testenv.Env) string {
+	t.Helper()
+	raw, _, _ := env.AWS.Parameter(testenv.Prefix + "/" + env.Sim.AccountID() + "/token")
+	var tok struct {
+		Bearer string `json:"bearer"`
+	}
+	if err := json.Unmarshal([]byte(raw), &tok); err != nil || tok.Bearer == "" {
+		t.Fatalf("token parameter %q: %v", raw, err)
+	}
+	return tok.Bearer
 }

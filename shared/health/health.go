@@ -1,6 +1,7 @@
-// Package health runs the scheduled certificate-mapping check: one batched LivePerson
-// call for the configured (or scheduled) targets, one log line per target, and one
-// CloudWatch Embedded Metric Format document that the alarms watch.
+// Package health runs the scheduled check: one batched LivePerson mapping call for the
+// configured (or scheduled) targets and, beside it, one certificate list for the expiry
+// watch; one log line per target and per certificate, and CloudWatch Embedded Metric
+// Format documents that the alarms watch.
 package health
 
 import (
@@ -16,7 +17,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/lpmtls/lpmtls/shared/apierr"
+	"github.com/lpmtls/lpmtls/shared/certificates"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/mapping"
 	"github.com/lpmtls/lpmtls/shared/obs"
@@ -44,6 +48,16 @@ type MappingChecker interface {
 // Checker runs a health check per scheduled invocation.
 type Checker struct {
 	Mapping MappingChecker
+	// Certificates, when set, lists the account's certificates on every run, beside the
+	// mapping check (the expiry watch); nil turns the watch off.
+	Certificates CertificateLister
+	// WarningDays is the expiry watch's window (CERT_EXPIRY_WARNING_DAYS); default
+	// DefaultWarningDays.
+	WarningDays int
+	// AccountID names the account when LivePerson could not be asked (it is known from
+	// the credentials), so a failure is reported under the account like a success; nil,
+	// or "" before the credentials were read, leaves only the dimension-less metric.
+	AccountID func() string
 	// Targets are checked when the schedule's input names none (HEALTHCHECK_TARGETS).
 	Targets   []lp.Mapping
 	Namespace string    // default DefaultNamespace
@@ -65,38 +79,35 @@ type ErrorInfo struct {
 
 // Summary is what a scheduled invocation returns (visible in the Lambda console and to
 // a test invoke). Checked counts the targets the check covered whatever its outcome;
-// Configured and Missing are 0 when Failed, since LivePerson gave no answer.
+// Configured and Missing are 0 when Failed (the mapping check's failure), since
+// LivePerson gave no answer. Certificates is the expiry watch's part, absent when the
+// watch is off; it fails on its own.
 type Summary struct {
-	AccountID  string         `json:"accountId"`
-	Checked    int            `json:"checked"`
-	Configured int            `json:"configured"`
-	Missing    int            `json:"missing"`
-	Failed     bool           `json:"failed"`
-	Error      *ErrorInfo     `json:"error"`
-	Results    []mapping.Item `json:"results"`
+	AccountID    string              `json:"accountId"`
+	Checked      int                 `json:"checked"`
+	Configured   int                 `json:"configured"`
+	Missing      int                 `json:"missing"`
+	Failed       bool                `json:"failed"`
+	Error        *ErrorInfo          `json:"error"`
+	Results      []mapping.Item      `json:"results"`
+	Certificates *CertificateSummary `json:"certificates,omitempty"`
 }
 
 // Handle is the Router's Schedule handler.
 //
-// When LivePerson cannot be asked, it returns a Summary with Failed=true and no error:
-// the HealthCheckFailed metric is the signal, the next scheduled run is the retry, and an
-// invocation error would only make Lambda's asynchronous retries ask a struggling,
-// rate-limited gateway twice more. Errors are returned only when the check cannot mean
-// anything (no targets, invalid input or targets): retrying would not help, and the
-// function's Errors metric and failure destination should show a misconfiguration. The
-// metric document is written in every case.
+// The mapping check and the certificate list run concurrently and independently: one
+// failing neither stops the other nor hides its metrics, and either failing raises
+// HealthCheckFailed. When LivePerson cannot be asked, Handle returns a Summary with
+// Failed=true (or Certificates.Failed) and no error: the HealthCheckFailed metric is the
+// signal, the next scheduled run is the retry, and an invocation error would only make
+// Lambda's asynchronous retries ask a struggling, rate-limited gateway twice more.
+// Errors are returned only when the mapping check cannot mean anything (no targets,
+// invalid input or targets): retrying would not help, and the function's Errors metric
+// and failure destination should show a misconfiguration; the certificate list still
+// runs then. The metric documents are written in every case.
 func (c *Checker) Handle(ctx context.Context, input json.RawMessage) (any, error) {
 	log := obs.Logger(ctx, c.logger())
-	targets, source, err := c.targets(input)
-	if err != nil {
-		ae := apierr.From(err)
-		log.Error("mapping health check not run", "code", ae.Code, "reason", ae.Message)
-		sum := Summary{Failed: true, Error: &ErrorInfo{Code: ae.Code, Message: ae.Message}, Results: []mapping.Item{}}
-		if werr := c.emit(sum); werr != nil {
-			log.Error("writing health metrics failed", "error", werr.Error())
-		}
-		return nil, err
-	}
+	targets, source, terr := c.targets(input)
 
 	checkCtx := ctx
 	if dl, ok := ctx.Deadline(); ok {
@@ -104,14 +115,41 @@ func (c *Checker) Handle(ctx context.Context, input json.RawMessage) (any, error
 		checkCtx, cancel = context.WithDeadline(ctx, dl.Add(-emitMargin))
 		defer cancel()
 	}
-	sum := Summary{Checked: len(targets), Results: []mapping.Item{}}
-	res, err := c.Mapping.Check(checkCtx, "", targets)
-	if err != nil {
-		ae := apierr.From(err)
+	var (
+		g          errgroup.Group // no shared context: one call failing must not cancel the other
+		res        *mapping.Result
+		merr       error
+		certs      *certificates.Result
+		cerr       error
+		sum        = Summary{Checked: len(targets), Results: []mapping.Item{}}
+		now        = c.now()
+		warnWindow = c.warningDays()
+	)
+	if terr == nil {
+		g.Go(func() error {
+			res, merr = c.Mapping.Check(checkCtx, "", targets)
+			return nil
+		})
+	}
+	if c.Certificates != nil {
+		g.Go(func() error {
+			certs, cerr = c.Certificates.List(checkCtx)
+			return nil
+		})
+	}
+	_ = g.Wait() // the goroutines report through merr and cerr
+
+	switch {
+	case terr != nil:
+		ae := apierr.From(terr)
+		sum.Failed, sum.Error = true, &ErrorInfo{Code: ae.Code, Message: ae.Message}
+		log.Error("mapping health check not run", "code", ae.Code, "reason", ae.Message)
+	case merr != nil:
+		ae := apierr.From(merr)
 		sum.Failed, sum.Error = true, &ErrorInfo{Code: ae.Code, Message: ae.Message}
 		log.Error("mapping health check failed: LivePerson could not be asked",
-			"targets", len(targets), "source", source, "code", ae.Code, "error", err.Error())
-	} else {
+			"targets", len(targets), "source", source, "code", ae.Code, "error", merr.Error())
+	default:
 		sum.AccountID, sum.Results = res.AccountID, res.Mappings
 		for _, it := range res.Mappings {
 			level := slog.LevelInfo
@@ -127,61 +165,122 @@ func (c *Checker) Handle(ctx context.Context, input json.RawMessage) (any, error
 		log.Info("mapping health check done", "account", res.AccountID, "source", source,
 			"checked", sum.Checked, "mappingsConfigured", sum.Configured, "mappingsMissing", sum.Missing)
 	}
+
+	if c.Certificates != nil {
+		if cerr != nil {
+			ae := apierr.From(cerr)
+			sum.Certificates = &CertificateSummary{WarningDays: warnWindow, Failed: true,
+				Error: &ErrorInfo{Code: ae.Code, Message: ae.Message}, Items: []CertificateItem{}}
+			log.Error("certificate expiry check failed: LivePerson could not be asked",
+				"code", ae.Code, "error", cerr.Error())
+		} else {
+			if sum.AccountID == "" {
+				sum.AccountID = certs.AccountID
+			}
+			sum.Certificates = assessCertificates(certs.Certificates, now, warnWindow)
+			c.logCertificates(ctx, log, certs.AccountID, certs.Certificates, sum.Certificates)
+		}
+	}
+	if sum.AccountID == "" && c.AccountID != nil {
+		sum.AccountID = c.AccountID()
+	}
+
 	if werr := c.emit(sum); werr != nil {
 		// The summary still says what happened; a metric that cannot be written is a bug
 		// the function's Errors metric must show.
 		log.Error("writing health metrics failed", "error", werr.Error())
-		return nil, fmt.Errorf("health: writing metrics: %w", werr)
+		if terr == nil {
+			return nil, fmt.Errorf("health: writing metrics: %w", werr)
+		}
+	}
+	if terr != nil {
+		return nil, terr
 	}
 	return sum, nil
 }
 
-// Document is the EMF document for a summary. Every document carries HealthCheckFailed
-// so its alarm can treat missing data as "the check did not run"; the mapping counts are
-// omitted when the check failed because a 0 would claim nothing is missing. The metrics
-// go under the account and under no dimension at all: the account is unknown when
-// LivePerson could not be asked, and one dimension-less alarm then covers every case.
-func (c *Checker) Document(s Summary) EMF {
-	now := c.now()
-	d := EMF{
-		Namespace:     c.namespace(),
-		Timestamp:     now,
-		DimensionSets: [][]string{{}},
-		Dimensions:    map[string]string{},
-		// level and timestamp are for Lambda's log-level filter, which ignores the level
-		// of a line without a valid RFC 3339 timestamp; message is for people reading.
-		Properties: map[string]any{
-			"checked":   s.Checked,
-			"level":     c.metricLevel(),
-			"timestamp": now.UTC().Format(time.RFC3339Nano),
-			"message":   "mapping health metrics",
-		},
-	}
+// Document is the account's EMF document for a summary. Every document carries
+// HealthCheckFailed (1 when the mapping check or the certificate list could not be
+// done) so its alarm can treat missing data as "the check did not run". The mapping
+// counts are omitted when the mapping check failed, and the certificate counts when the
+// list failed, because a 0 would claim nothing is wrong; the part that succeeded keeps
+// its metrics. The metrics go under the account and under no dimension at all: the
+// account is unknown when the credentials could not even be read, and one
+// dimension-less alarm then covers every case.
+func (c *Checker) Document(s Summary) EMF { return c.document(s, c.now()) }
+
+func (c *Checker) document(s Summary, now time.Time) EMF {
+	d := c.baseDocument(now, "mapping health metrics")
+	d.DimensionSets = [][]string{{}}
+	d.Properties["checked"] = s.Checked
 	if s.AccountID != "" {
 		d.Dimensions[DimensionAccount] = s.AccountID
 		d.DimensionSets = [][]string{{DimensionAccount}, {}}
 	}
-	if s.Failed {
-		d.Metrics = []Metric{{Name: MetricFailed, Unit: "Count", Value: 1}}
-		if s.Error != nil {
-			d.Properties["errorCode"] = s.Error.Code
+	failed := s.Failed
+	if !s.Failed {
+		d.Metrics = append(d.Metrics,
+			Metric{Name: MetricConfigured, Unit: "Count", Value: float64(s.Configured)},
+			Metric{Name: MetricMissing, Unit: "Count", Value: float64(s.Missing)})
+	} else if s.Error != nil {
+		d.Properties["errorCode"] = s.Error.Code
+	}
+	if cs := s.Certificates; cs != nil {
+		d.Properties["certExpiryWarningDays"] = cs.WarningDays
+		if cs.Failed {
+			failed = true
+			if cs.Error != nil {
+				d.Properties["certificatesErrorCode"] = cs.Error.Code
+			}
+		} else {
+			d.Metrics = append(d.Metrics,
+				Metric{Name: MetricExpiringSoon, Unit: "Count", Value: float64(cs.ExpiringSoon)},
+				Metric{Name: MetricUnavailable, Unit: "Count", Value: float64(cs.Unavailable)})
+			d.Properties["certificates"] = cs.Listed
+			d.Properties["certificatesExpiryUnknown"] = cs.ExpiryUnknown
 		}
-		return d
 	}
-	d.Metrics = []Metric{
-		{Name: MetricConfigured, Unit: "Count", Value: float64(s.Configured)},
-		{Name: MetricMissing, Unit: "Count", Value: float64(s.Missing)},
-		{Name: MetricFailed, Unit: "Count", Value: 0},
+	value := 0.0
+	if failed {
+		value = 1
 	}
+	d.Metrics = append(d.Metrics, Metric{Name: MetricFailed, Unit: "Count", Value: value})
 	return d
 }
 
+// baseDocument has what every document of a run shares. level and timestamp are for
+// Lambda's log-level filter, which ignores the level of a line without a valid RFC 3339
+// timestamp; message is for people reading.
+func (c *Checker) baseDocument(now time.Time, message string) EMF {
+	return EMF{
+		Namespace:  c.namespace(),
+		Timestamp:  now,
+		Dimensions: map[string]string{},
+		Properties: map[string]any{
+			"level":     c.metricLevel(),
+			"timestamp": now.UTC().Format(time.RFC3339Nano),
+			"message":   message,
+		},
+	}
+}
+
+// emit writes the account's document, then one per certificate of known expiry, all
+// with one timestamp.
 func (c *Checker) emit(s Summary) error {
 	out := c.Out
 	if out == nil {
 		out = os.Stdout
 	}
-	return c.Document(s).Write(out)
+	now := c.now()
+	if err := c.document(s, now).Write(out); err != nil {
+		return err
+	}
+	for _, d := range c.certificateDocuments(s, now) {
+		if err := d.Write(out); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Input is what a schedule may pass. Anything else that is not an EventBridge event is

@@ -129,6 +129,7 @@ func TestHandle(t *testing.T) {
 		configured []lp.Mapping
 		input      string
 		lpErr      error
+		account    string // what Checker.AccountID knows from the credentials
 		wantCalls  int
 		wantErr    string // invocation error containing this
 		wantSum    Summary
@@ -156,6 +157,14 @@ func TestHandle(t *testing.T) {
 			absent:     []string{MetricConfigured, MetricMissing, DimensionAccount},
 		},
 		{
+			name: "liveperson down, account known from the credentials", configured: []lp.Mapping{good}, input: `{}`, lpErr: lpDown,
+			account: "90412233", wantCalls: 1,
+			wantSum:    Summary{AccountID: "90412233", Checked: 1, Failed: true, Error: &ErrorInfo{Code: "gateway_error"}},
+			wantDims:   [][]string{{DimensionAccount}, {}},
+			wantValues: map[string]float64{MetricFailed: 1},
+			absent:     []string{MetricConfigured, MetricMissing},
+		},
+		{
 			name: "deadline", configured: []lp.Mapping{good}, input: `{}`, lpErr: context.DeadlineExceeded, wantCalls: 1,
 			wantSum:    Summary{Checked: 1, Failed: true, Error: &ErrorInfo{Code: "timeout"}},
 			wantDims:   [][]string{{}},
@@ -180,7 +189,8 @@ func TestHandle(t *testing.T) {
 			fake := &fakeMapping{ok: map[string]bool{good.URL: true}, err: c.lpErr}
 			var out, logs bytes.Buffer
 			ch := &Checker{Mapping: fake, Targets: c.configured, Namespace: "brand-lpmtls", Out: &out,
-				Logger: obs.NewLogger(&logs, slog.LevelInfo), Now: func() time.Time { return at }}
+				Logger: obs.NewLogger(&logs, slog.LevelInfo), Now: func() time.Time { return at },
+				AccountID: func() string { return c.account }}
 			got, err := ch.Handle(context.Background(), json.RawMessage(c.input))
 			if len(fake.calls) != c.wantCalls {
 				t.Fatalf("%d mapping calls, want %d", len(fake.calls), c.wantCalls)

@@ -54,6 +54,8 @@ type App struct {
 	Sim         *lpsim.Sim
 	MappedURL   string
 	UnmappedURL string
+	// Kit lets a user try the lpmtls CLI against the sandbox.
+	Kit *Kit
 
 	hc *http.Client
 }
@@ -127,7 +129,12 @@ func (a *App) startSandbox(cfg *config.Config, logger *slog.Logger) error {
 		logger.Warn("sandbox mode keeps tokens in memory only; LP_CACHE_PARAMETER_PREFIX is ignored")
 		sc.CachePrefix, sc.CacheKMSKeyID = "", ""
 	}
-	a.Mode, a.Config, a.Sim, a.hc = ModeSandbox, &sc, sim, hc
+	kit, err := writeKit(sim, cfg.ServiceName)
+	if err != nil {
+		sim.Close()
+		return err
+	}
+	a.Mode, a.Config, a.Sim, a.hc, a.Kit = ModeSandbox, &sc, sim, hc, kit
 	logger.Info("local API mode: sandbox (no LivePerson credentials configured)", "mode", ModeSandbox,
 		"account", sim.AccountID(), "csds", sim.CSDSURL(), "mappedTarget", a.MappedURL,
 		"serviceName", cfg.ServiceName, "cache", cacheTier(""))
@@ -199,5 +206,8 @@ func (a *App) Close() {
 	}
 	if a.Sim != nil {
 		a.Sim.Close()
+	}
+	if a.Kit != nil {
+		a.Kit.Remove()
 	}
 }

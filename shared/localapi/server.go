@@ -180,6 +180,9 @@ func (s *Server) Banner() string {
 	for _, e := range s.app.Examples() {
 		fmt.Fprintf(&b, "\n# %s\n%s\n", e.Comment, e.Curl(s.URL()))
 	}
+	if s.app.Kit != nil {
+		b.WriteString(s.app.Kit.banner(s.app))
+	}
 	b.WriteString("\nCtrl-C stops the server.\n")
 	return b.String()
 }

@@ -41,23 +41,42 @@ type Options struct {
 	// UserAgent is sent on every call, default "lpmtls"; a forward carries the caller's
 	// own User-Agent instead when it has exactly one.
 	UserAgent string
+	// MappingObjectsService is the CSDS service of the ac-common mapping objects,
+	// default ServiceAccountConfigReadWrite (documented).
+	MappingObjectsService string
+	// MappingObjectsPath is their collection; "{accountId}" is replaced by the
+	// path-escaped account and one object is the path plus "/{id}" (UNCONFIRMED beyond
+	// the documented create). Default DefaultMappingObjectsPath.
+	MappingObjectsPath string
+	// MappingObjectsVersion is the "v" query value of those calls, default "3.0"; "-"
+	// sends none.
+	MappingObjectsVersion string
+	// ServiceIDs maps a service name to the serviceId of a mapping object; default
+	// DefaultServiceIDs. Names are compared without case.
+	ServiceIDs map[string]string
+	// ActivateFlagInBody sends activate's isValidateUrlEnabled in the JSON body instead
+	// of the query: LivePerson lists it among path parameters, which is UNCONFIRMED.
+	ActivateFlagInBody bool
 }
 
 // Defaults, exported so wiring code and docs can name them.
 const (
-	DefaultCSDSURL         = "https://adminlogin.liveperson.net"
-	DefaultMappingPath     = "/api/account/{accountId}/checks/serviceUrlMappings"
-	DefaultOAuth2Version   = "2.0"
-	DefaultTokenTTL        = 30 * time.Minute
-	DefaultUserAgent       = "lpmtls"
-	loginThrottleFloor     = 5 * time.Second // LivePerson: retry a throttled login no sooner than 5 s
-	maxErrorBody           = 64 << 10
-	maxDrain               = 256 << 10 // beyond this, closing the connection is cheaper than reading
-	maxAPIBody             = 4 << 20   // CSDS, login and mapping answers are a few KiB
-	maxMessageLen          = 512
-	maxLPMessageLen        = 200 // what an answer's body may add to a message
-	defaultMaxIdlePerHost  = 32
-	defaultIdleConnTimeout = 90 * time.Second
+	DefaultCSDSURL       = "https://adminlogin.liveperson.net"
+	DefaultMappingPath   = "/api/account/{accountId}/checks/serviceUrlMappings"
+	DefaultOAuth2Version = "2.0"
+	DefaultTokenTTL      = 30 * time.Minute
+	DefaultUserAgent     = "lpmtls"
+	// DefaultMappingObjectsPath is the documented create path of the mapping objects.
+	DefaultMappingObjectsPath    = "/api/account/{accountId}/configuration/ac-common/mtls"
+	DefaultMappingObjectsVersion = "3.0"
+	loginThrottleFloor           = 5 * time.Second // LivePerson: retry a throttled login no sooner than 5 s
+	maxErrorBody                 = 64 << 10
+	maxDrain                     = 256 << 10 // beyond this, closing the connection is cheaper than reading
+	maxAPIBody                   = 4 << 20   // CSDS, login and mapping answers are a few KiB
+	maxMessageLen                = 512
+	maxLPMessageLen              = 200 // what an answer's body may add to a message
+	defaultMaxIdlePerHost        = 32
+	defaultIdleConnTimeout       = 90 * time.Second
 )
 
 // Client speaks to LivePerson. It is safe for concurrent use and holds no per-account
@@ -94,6 +113,25 @@ func New(o Options) *Client {
 	if o.UserAgent == "" {
 		o.UserAgent = DefaultUserAgent
 	}
+	if o.MappingObjectsService == "" {
+		o.MappingObjectsService = ServiceAccountConfigReadWrite
+	}
+	if o.MappingObjectsPath == "" {
+		o.MappingObjectsPath = DefaultMappingObjectsPath
+	}
+	o.MappingObjectsPath = strings.TrimRight(o.MappingObjectsPath, "/")
+	if o.MappingObjectsVersion == "" {
+		o.MappingObjectsVersion = DefaultMappingObjectsVersion
+	}
+	ids := make(map[string]string, len(DefaultServiceIDs))
+	src := o.ServiceIDs
+	if len(src) == 0 {
+		src = DefaultServiceIDs
+	}
+	for k, v := range src {
+		ids[strings.ToUpper(k)] = v
+	}
+	o.ServiceIDs = ids
 	hc := *o.HTTPClient
 	hc.CheckRedirect = noRedirect
 	hc.Jar = nil
@@ -154,6 +192,8 @@ type apiCall struct {
 	contentType     string // the body's; "" with no body
 	bearer          string // sent as Authorization: Bearer when set
 	body            []byte
+	header          http.Header  // extra request headers (If-Match)
+	answerHeader    *http.Header // when set, receives the 2xx answer's header
 	// reject completes the error for a non-2xx answer: e has Op, Status, a bounded Body
 	// and the loggable headers; h is the answer's full header. It sets Kind and Message
 	// and returns the error to report (scrubbed of the call's secrets).
@@ -176,12 +216,18 @@ func (c *Client) call(ctx context.Context, a apiCall) (int, []byte, error) {
 		req.Header.Set("Authorization", "Bearer "+a.bearer)
 	}
 	req.Header.Set("Accept", "application/json")
+	for k, vs := range a.header {
+		req.Header[k] = vs
+	}
 	resp, err := c.do(a.op, req)
 	if err != nil {
 		return 0, nil, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return 0, nil, a.reject(c.responseError(a.op, resp), resp.Header)
+	}
+	if a.answerHeader != nil {
+		*a.answerHeader = resp.Header.Clone()
 	}
 	raw, err := readAPIBody(ctx, a.op, resp)
 	if err != nil {

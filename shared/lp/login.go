@@ -54,6 +54,10 @@ func (c *Client) login(ctx context.Context, d Domains, cred Credentials) (Token,
 	if json.Unmarshal(raw, &ans) != nil || ans.Bearer == "" {
 		return Token{}, &Error{Kind: KindGateway, Op: op, Status: status, Message: "login answer has no bearer"}
 	}
+	if !validHeaderValue(ans.Bearer) {
+		// It could never be sent; cached, it would fail every forward until it expired.
+		return Token{}, &Error{Kind: KindGateway, Op: op, Status: status, Message: "login answer's bearer has control characters"}
+	}
 	now := c.now()
 	ttl := c.opts.DefaultTokenTTL
 	if ms, ok := jsonNumber(ans.SessionTTl); ok && ms > 0 {
@@ -89,6 +93,9 @@ func (c *Client) oauth2(ctx context.Context, d Domains, cred Credentials) (Token
 	}
 	if json.Unmarshal(raw, &ans) != nil || ans.AccessToken == "" {
 		return Token{}, &Error{Kind: KindGateway, Op: op, Status: status, Message: "token answer has no access_token"}
+	}
+	if !validHeaderValue(ans.AccessToken) {
+		return Token{}, &Error{Kind: KindGateway, Op: op, Status: status, Message: "token answer's access_token has control characters"}
 	}
 	// token_type is ignored on purpose: the gateway only takes Bearer, and LivePerson's
 	// own client sends whatever comes back as a Bearer anyway.

@@ -3,7 +3,6 @@ package lp
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -34,17 +33,7 @@ func (c *Client) CheckMappings(ctx context.Context, d Domains, accountID, bearer
 	status, raw, err := c.call(ctx, apiCall{
 		op: op, method: http.MethodPost, url: "https://" + host + path,
 		contentType: "application/json", bearer: bearer, body: body,
-		reject: func(e *Error, h http.Header) *Error {
-			e.Kind = statusKind(e.Status)
-			if h.Get("WWW-Authenticate") != "" {
-				e.Kind = KindAuth
-			}
-			if e.Kind == KindThrottled {
-				e.RetryAfter = retryAfter(h, c.now())
-			}
-			e.Message = joinMessage(fmt.Sprintf("mapping check answered HTTP %d", e.Status), lpMessage(e.Body))
-			return scrub(e, bearer)
-		},
+		reject: c.apiReject(op, "mapping check", bearer),
 	})
 	if err != nil {
 		return nil, err

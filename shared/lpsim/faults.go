@@ -11,7 +11,8 @@ import (
 // Fault replaces the normal answer of the next matching call(s).
 type Fault struct {
 	// Op is the endpoint: "csds", "login", "refresh", "logout", "oauth2", "mapping",
-	// "forward" or "target".
+	// "forward", "target", "certificates" (list), "upload", "replace", "activate" or
+	// "mtlsconfig" (ac-common mapping objects).
 	Op string
 	// Status is the answer's status; 0 with a Delay means a slow but normal answer.
 	Status int
@@ -25,6 +26,11 @@ type Fault struct {
 	Header http.Header
 	// Body replaces the default LivePerson-shaped error body for the op.
 	Body string
+	// Reset aborts the request without an answer (after Delay, ignoring Status): the
+	// connection is closed under an HTTP/1.1 client and the stream reset (RST_STREAM)
+	// under HTTP/2, which is how a crashing or resetting server looks to its caller. On
+	// "target", the gateway then answers 424 with its transport headers.
+	Reset bool
 }
 
 // Counts is a snapshot of what the simulator has seen. Every request that reaches an
@@ -40,6 +46,9 @@ type Counts struct {
 	// MTLSForwards and PlainTLSForwards count outbound calls the gateway attempted with
 	// and without a mapped client certificate.
 	MTLSForwards, PlainTLSForwards int
+	// Certificate and mapping-object calls: list, upload (POST by-file), replace (PUT
+	// by-file), activate, and every ac-common mtls call.
+	CertificateLists, CertificateUploads, CertificateReplaces, Activations, MappingObjects int
 }
 
 type counters struct {
@@ -113,6 +122,10 @@ func (s *Sim) applyFault(op string, w http.ResponseWriter, r *http.Request) bool
 			return true // client gone: nobody to answer
 		}
 	}
+	if f.Reset {
+		// net/http recovers this value silently and drops the connection or stream.
+		panic(http.ErrAbortHandler)
+	}
 	if f.Status == 0 {
 		return false
 	}
@@ -146,7 +159,7 @@ func defaultFaultBody(op string, status int, h http.Header, r *http.Request) str
 		return loginError(status, msg)
 	case "oauth2":
 		return oauthError(status, msg)
-	case "mapping", "forward":
+	case "mapping", "forward", "certificates", "upload", "replace", "activate", "mtlsconfig":
 		if status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
 			h.Set("WWW-Authenticate", `Bearer realm="mtls"`)
 		}

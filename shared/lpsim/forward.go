@@ -41,9 +41,7 @@ func (s *Sim) forward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	service := r.Header.Get("LP-service-name")
-	s.mu.Lock()
-	tr := s.mappings[triplet{s.opts.AccountID, service, target}]
-	s.mu.Unlock()
+	tr := s.transportFor(service, target)
 	if tr == nil {
 		if strings.EqualFold(strings.TrimSpace(r.Header.Get("LP-stop-if-certificate-not-found")), "true") {
 			writeRaw(w, s.opts.NoCertStatus, gatewayError(s.opts.NoCertStatus,

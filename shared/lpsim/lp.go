@@ -36,6 +36,7 @@ func (s *Sim) lpHandler() http.Handler {
 	mux.HandleFunc("POST /sentinel/api/account/{id}/app/token", s.oauth2)
 	mux.HandleFunc("POST /api/account/{id}/checks/serviceUrlMappings", s.mappingCheck)
 	mux.HandleFunc("/mtls/account/{id}", s.forward)
+	s.certRoutes(mux)
 	return mux
 }
 
@@ -322,12 +323,9 @@ func (s *Sim) mappingCheck(w http.ResponseWriter, r *http.Request) {
 		Exist       bool   `json:"exist"`
 	}
 	out := make([]result, 0, len(pairs))
-	s.mu.Lock()
 	for _, p := range pairs {
-		_, ok := s.mappings[triplet{s.opts.AccountID, p.ServiceName, p.URL}]
-		out = append(out, result{p.ServiceName, p.URL, ok})
+		out = append(out, result{p.ServiceName, p.URL, s.mapped(p.ServiceName, p.URL)})
 	}
-	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -38,6 +38,15 @@ type Options struct {
 	// ForwardTimeout bounds one outbound call of the gateway; default 30s. Exceeding
 	// it answers 424, as a target timeout does at LivePerson.
 	ForwardTimeout time.Duration
+	// ExpiryFormat is how the certificate list writes expirationDate; default
+	// ExpiryEpochMillis. SetExpiryFormat changes it later.
+	ExpiryFormat ExpiryFormat
+	// ServiceIDs maps service names to the serviceId of mapping objects; default
+	// DefaultServiceIDs. Activating a mapping for a name not in it is refused (400).
+	ServiceIDs map[string]string
+	// RequireIfMatch makes PUT and DELETE of mapping objects demand an If-Match header
+	// (428 without), as LivePerson's other account-config APIs do with revisions.
+	RequireIfMatch bool
 }
 
 // Sim is a running simulator: an HTTPS server speaking LivePerson's CSDS, Login,
@@ -60,15 +69,13 @@ type Sim struct {
 	clients  map[string]string // client_id -> client_secret
 	tokens   map[string]time.Time
 	sessions map[string]*session
-	mappings map[triplet]*http.Transport
+	store    certStore
 	plain    *http.Transport
 	jwtKey   []byte
 	closed   bool
 	inflight int
 	idle     *sync.Cond
 }
-
-type triplet struct{ account, service, url string }
 
 type session struct {
 	csrf   string
@@ -110,7 +117,7 @@ func Start(o Options) (*Sim, error) {
 		clients:  map[string]string{},
 		tokens:   map[string]time.Time{},
 		sessions: map[string]*session{},
-		mappings: map[triplet]*http.Transport{},
+		store:    newCertStore(o),
 		jwtKey:   []byte(randHex(32)),
 	}
 	s.idle = sync.NewCond(&s.mu)
@@ -225,7 +232,7 @@ func (s *Sim) Close() {
 	_ = s.tgtSrv.Close()
 	s.waitIdle()
 	s.mu.Lock()
-	for _, t := range s.mappings {
+	for _, t := range s.store.transports {
 		t.CloseIdleConnections()
 	}
 	s.mu.Unlock()
@@ -285,23 +292,31 @@ func (s *Sim) AddOAuthClient(clientID, clientSecret string) {
 	s.mu.Unlock()
 }
 
-// AddMapping issues a client certificate (CN = serviceName) for the triplet
-// (account, serviceName, url); the gateway presents it when forwarding to exactly url.
-// Adding the same triplet again replaces the certificate.
+// AddMapping issues a client certificate (CN = serviceName) and maps it to the triplet
+// (account, serviceName, url), as an upload plus an activation would: the certificate is
+// in the list (named lpsim-<serviceName>-<id>, valid for a year) and the mapping among
+// the mapping objects. The gateway presents it when forwarding to exactly url. Adding
+// the same triplet again points the mapping at a new certificate.
 func (s *Sim) AddMapping(serviceName, url string) {
-	cert, err := s.ca.issue(serviceName, false)
+	ident, err := s.IssueClientCert(ClientCert{CommonName: serviceName})
 	if err != nil {
 		panic(err) // signing with an in-memory P-256 key does not fail
 	}
-	t := s.newTransport(&cert)
-	key := triplet{s.opts.AccountID, serviceName, url}
 	s.mu.Lock()
-	old := s.mappings[key]
-	s.mappings[key] = t
-	s.mu.Unlock()
-	if old != nil {
-		old.CloseIdleConnections()
+	sid := s.store.ensureService(serviceName)
+	c := s.store.addCert("", ident)
+	c.name = fmt.Sprintf("lpsim-%s-%d", serviceName, c.id)
+	c.display = c.name
+	if m := s.store.live(sid, url); m != nil {
+		m.certID = c.id
+	} else {
+		m := &simMapping{id: s.store.nextMap, serviceID: sid, url: url, certID: c.id, enable: true}
+		m.name = fmt.Sprintf("lpsim-mapping-%d", m.id)
+		s.store.nextMap++
+		s.store.mappings[m.id] = m
 	}
+	s.store.revision++
+	s.mu.Unlock()
 }
 
 // RevokeTokens invalidates every bearer, JWT and login session issued so far, as an
@@ -316,6 +331,14 @@ func (s *Sim) RevokeTokens() {
 
 // Inject queues a fault; queued faults apply in order, per op.
 func (s *Sim) Inject(f Fault) { s.faults.push(f) }
+
+// ClearFaults drops every queued fault, as a recovered LivePerson would: a test injects
+// a lasting outage with a large Times and ends it here.
+func (s *Sim) ClearFaults() {
+	s.faults.mu.Lock()
+	s.faults.queued = nil
+	s.faults.mu.Unlock()
+}
 
 // Counts returns a snapshot of the counters.
 func (s *Sim) Counts() Counts { return s.counts.snapshot() }

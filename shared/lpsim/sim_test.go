@@ -719,3 +719,24 @@ func TestCustomTargetAndCAFile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A target that resets mid-request is, to the gateway, a failed outbound call: 424 with
+// the transport headers; the next call goes through.
+func TestTargetResetFault(t *testing.T) {
+	s := start(t, lpsim.Options{})
+	c := client(t, s)
+	bearer, _ := login(t, s, c)
+	target := s.TargetURL("/x")
+	s.AddMapping("IDP", target)
+	gw := "https://" + s.Host() + "/mtls/account/" + acct
+	s.Inject(lpsim.Fault{Op: "target", Reset: true})
+	if a := do(t, c, "POST", gw, fwdHeader(bearer, target, "IDP"), []byte("x")); a.status != 424 || a.header.Get("LP-error-from-transport") == "" {
+		t.Fatalf("reset target: %d %v %s", a.status, a.header, a.body)
+	}
+	if a := do(t, c, "POST", gw, fwdHeader(bearer, target, "IDP"), []byte("x")); a.status != 200 || string(a.body) != "x" {
+		t.Fatalf("after the reset: %d %s", a.status, a.body)
+	}
+	if n := s.Counts().TargetRequests; n != 2 {
+		t.Fatalf("target requests %d, want 2", n)
+	}
+}

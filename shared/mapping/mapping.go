@@ -115,19 +115,19 @@ func (s *Service) Check(ctx context.Context, siteID string, pairs []lp.Mapping) 
 		if err != nil {
 			return err
 		}
-		res = merge(sess.AccountID, pairs, answers)
+		res = Merge(sess.AccountID, pairs, answers)
 		return nil
 	})
 	return res, err
 }
 
-// merge keeps the caller's order and matches LivePerson's answers by pair, since nothing
+// Merge keeps the caller's order and matches LivePerson's answers by pair, since nothing
 // documents that the answer keeps the order; a pair it does not mention is not configured.
 // LivePerson may normalise the URL it echoes (host case, escaping), so when a pair has no
 // exact match and the answer has exactly one item per requested pair, the answer at the
 // same position is used — but only if that answer matched no requested pair itself and
 // names the same service (or none), so a reordered answer cannot lend one pair another's result.
-func merge(account string, pairs []lp.Mapping, answers []lp.MappingResult) *Result {
+func Merge(account string, pairs []lp.Mapping, answers []lp.MappingResult) *Result {
 	exist := make(map[lp.Mapping]bool, len(answers))
 	for _, a := range answers {
 		k := lp.Mapping{ServiceName: a.ServiceName, URL: a.URL}

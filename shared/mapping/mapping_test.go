@@ -63,7 +63,7 @@ func TestTooManyPairs(t *testing.T) {
 func TestMergeKeepsCallerOrder(t *testing.T) {
 	pairs := []lp.Mapping{{ServiceName: "A", URL: "https://a/"}, {ServiceName: "B", URL: "https://b/"}, {ServiceName: "C", URL: "https://c/"}}
 	answers := []lp.MappingResult{{ServiceName: "B", URL: "https://b/", Exist: true}, {ServiceName: "A", URL: "https://a/", Exist: true}}
-	res := merge("42", pairs, answers)
+	res := Merge("42", pairs, answers)
 	want := []bool{true, true, false}
 	for i, m := range res.Mappings {
 		if m.ServiceName != pairs[i].ServiceName || m.Configured != want[i] {
@@ -73,7 +73,7 @@ func TestMergeKeepsCallerOrder(t *testing.T) {
 	if res.AllConfigured || res.AccountID != "42" {
 		t.Fatalf("got %+v", res)
 	}
-	if !merge("42", pairs[:2], answers).AllConfigured {
+	if !Merge("42", pairs[:2], answers).AllConfigured {
 		t.Fatal("two configured pairs should be allConfigured")
 	}
 }
@@ -108,7 +108,7 @@ func TestMergeFallsBackToPosition(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res := merge("42", tc.pairs, tc.answers)
+			res := Merge("42", tc.pairs, tc.answers)
 			all := true
 			for i, m := range res.Mappings {
 				if m.ServiceName != tc.pairs[i].ServiceName || m.URL != tc.pairs[i].URL || m.Configured != tc.want[i] {
@@ -128,7 +128,7 @@ func TestMergeReadsDoExist(t *testing.T) {
 	if err := json.Unmarshal([]byte(`[{"serviceName":"A","accountId":"42","url":"https://a/","doExist":true}]`), &answers); err != nil {
 		t.Fatal(err)
 	}
-	if res := merge("42", []lp.Mapping{{ServiceName: "A", URL: "https://a/"}}, answers); !res.AllConfigured {
+	if res := Merge("42", []lp.Mapping{{ServiceName: "A", URL: "https://a/"}}, answers); !res.AllConfigured {
 		t.Fatalf("doExist answer not read: %+v", res)
 	}
 }

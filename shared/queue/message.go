@@ -53,28 +53,45 @@ func (h *Headers) UnmarshalJSON(b []byte) error {
 	}
 	out := make(Headers, len(raw))
 	for k, v := range raw {
+		// encoding/json reads null as "" for a string: a null value or element would
+		// become an empty header value nobody sent, so it is refused.
 		var s string
-		if err := json.Unmarshal(v, &s); err == nil {
+		if isString(v) && json.Unmarshal(v, &s) == nil {
 			out[k] = append(out[k], s)
 			continue
 		}
-		var ss []string
-		if err := json.Unmarshal(v, &ss); err != nil {
+		var elems []json.RawMessage
+		if err := json.Unmarshal(v, &elems); err != nil || elems == nil {
 			return fmt.Errorf("header %q must be a string or an array of strings", k)
 		}
-		out[k] = append(out[k], ss...)
+		vs := make([]string, 0, len(elems))
+		for _, e := range elems {
+			if !isString(e) || json.Unmarshal(e, &s) != nil {
+				return fmt.Errorf("header %q must be a string or an array of strings", k)
+			}
+			vs = append(vs, s)
+		}
+		out[k] = vs
 	}
 	*h = out
 	return nil
+}
+
+func isString(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && raw[0] == '"'
 }
 
 // MarshalJSON writes a single value as a string and repeated values as an array.
 func (h Headers) MarshalJSON() ([]byte, error) {
 	out := make(map[string]any, len(h))
 	for k, vs := range h {
-		if len(vs) == 1 {
+		switch len(vs) {
+		case 1:
 			out[k] = vs[0]
-		} else {
+		case 0:
+			out[k] = []string{} // [] rather than null, which would not read back
+		default:
 			out[k] = vs
 		}
 	}

@@ -1,10 +1,13 @@
 package runtimeapi
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -45,6 +48,11 @@ func StartProcess(bin string, env []string, logs io.Writer) (*Process, error) {
 	}
 	go func() {
 		p.waitErr = cmd.Wait()
+		reason := "exited without providing a reason"
+		if p.waitErr != nil {
+			reason = p.waitErr.Error()
+		}
+		srv.failPending(reason)
 		close(p.exited)
 	}()
 	return p, nil
@@ -80,4 +88,41 @@ func (p *Process) Stop() {
 		}
 	}
 	p.Server.Close()
+}
+
+// Usage is what the kernel says a running process holds: resident memory now and at
+// its peak (kB, from /proc/PID/status) and open file descriptors. Leak checks compare
+// it before and after a load; benchmarks report it.
+type Usage struct {
+	RSSKB, PeakRSSKB int64
+	FDs              int
+}
+
+// Usage reads the process's Usage from /proc (Linux only).
+func (p *Process) Usage() (Usage, error) {
+	dir := "/proc/" + strconv.Itoa(p.Cmd.Process.Pid)
+	raw, err := os.ReadFile(dir + "/status")
+	if err != nil {
+		return Usage{}, err
+	}
+	var u Usage
+	fields := map[string]*int64{"VmRSS": &u.RSSKB, "VmHWM": &u.PeakRSSKB}
+	for line := range strings.Lines(string(raw)) {
+		name, v, ok := strings.Cut(line, ":")
+		if dst := fields[name]; ok && dst != nil {
+			if *dst, err = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err != nil {
+				return Usage{}, fmt.Errorf("%s in %s/status: %w", name, dir, err)
+			}
+			delete(fields, name)
+		}
+	}
+	if len(fields) > 0 {
+		return Usage{}, fmt.Errorf("%s/status lacks VmRSS or VmHWM", dir)
+	}
+	ents, err := os.ReadDir(dir + "/fd")
+	if err != nil {
+		return Usage{}, err
+	}
+	u.FDs = len(ents)
+	return u, nil
 }

@@ -125,6 +125,31 @@ func (s *Server) Invoke(ctx context.Context, payload []byte, timeout time.Durati
 	}
 }
 
+// InFlight is how many invocations the runtime has taken and not yet answered (0 or 1
+// for one execution environment): tests wait on it to act mid-invocation.
+func (s *Server) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
+
+// failPending ends every invocation the runtime took and did not answer, as Lambda does
+// when the runtime process exits mid-invocation: the invoker gets a function error of
+// type Runtime.ExitError (API Gateway turns it into its own 502, the SQS event source
+// deletes nothing). reason is how the process ended ("signal: killed").
+func (s *Server) failPending(reason string) {
+	s.mu.Lock()
+	pending := s.pending
+	s.pending = map[string]*invocation{}
+	s.mu.Unlock()
+	for id, inv := range pending {
+		inv.done <- Result{RequestID: id, Error: &ErrorPayload{
+			ErrorType:    "Runtime.ExitError",
+			ErrorMessage: "RequestId: " + id + " Error: Runtime exited with error: " + reason,
+		}}
+	}
+}
+
 func (s *Server) requeue(inv *invocation) {
 	select {
 	case s.queue <- inv:

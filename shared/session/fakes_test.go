@@ -144,6 +144,10 @@ type fakeStore struct {
 	puts    int
 	deleted []string
 
+	// stall makes every call wait for its context to end, as a store that answers
+	// too late does.
+	stall bool
+
 	beforePut func(name string, overwrite bool)
 	afterPut  func(name string, overwrite bool, err error)
 	onGet     func(ctx context.Context, name string)
@@ -152,7 +156,21 @@ type fakeStore struct {
 
 func newFakeStore() *fakeStore { return &fakeStore{params: map[string]param{}} }
 
+func (s *fakeStore) stalled(ctx context.Context) error {
+	s.mu.Lock()
+	stall := s.stall
+	s.mu.Unlock()
+	if !stall {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
 func (s *fakeStore) Get(ctx context.Context, name string) (string, bool, error) {
+	if err := s.stalled(ctx); err != nil {
+		return "", false, err
+	}
 	if s.onGet != nil {
 		s.onGet(ctx, name)
 	}
@@ -167,6 +185,9 @@ func (s *fakeStore) Get(ctx context.Context, name string) (string, bool, error) 
 }
 
 func (s *fakeStore) Put(ctx context.Context, name, value string, secure, overwrite bool) (err error) {
+	if err := s.stalled(ctx); err != nil {
+		return err
+	}
 	if s.beforePut != nil {
 		s.beforePut(name, overwrite)
 	}
@@ -187,6 +208,9 @@ func (s *fakeStore) Put(ctx context.Context, name, value string, secure, overwri
 }
 
 func (s *fakeStore) Delete(ctx context.Context, name string) error {
+	if err := s.stalled(ctx); err != nil {
+		return err
+	}
 	if s.onDelete != nil {
 		s.onDelete(ctx, name)
 	}

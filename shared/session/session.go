@@ -229,7 +229,7 @@ func (m *Manager) Get(ctx context.Context) (Session, error) {
 		}
 		sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), dl)
 		defer cancel()
-		return m.refresh(sctx)
+		return m.refresh(withSlowStoreFlag(sctx))
 	})
 	select {
 	case r := <-ch:

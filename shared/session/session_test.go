@@ -288,6 +288,35 @@ func TestStoreDownStillWorks(t *testing.T) {
 	}
 }
 
+// A store that answers after the deadline (SSM slow) costs a quarter of the time left,
+// not the whole invocation, and only once per refresh: the login goes straight to
+// LivePerson in time.
+func TestSlowStoreLeavesTimeForLivePerson(t *testing.T) {
+	e := newEnv(t)
+	e.store.stall = true
+	m := e.manager()
+	// Without the per-call bound the first store read alone takes the whole deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := m.Get(ctx)
+	if err != nil || s.Bearer == "" {
+		t.Fatalf("a stalled store took the whole deadline: %v\n%s", err, e.logs.String())
+	}
+	// The two concurrent reads timed out; the refresh skipped the store after them.
+	if st := m.Stats(); st.Logins != 1 || st.StoreGets != 2 || st.StorePuts != 0 {
+		t.Errorf("stats %+v, want 1 login, 2 store reads and no write", st)
+	}
+	// The next refresh tries the store again.
+	e.store.stall = false
+	m.Invalidate(context.Background(), s.Bearer)
+	if _, err := m.Get(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Stats(); st.StorePuts == 0 {
+		t.Errorf("the store is never tried again: %+v", st)
+	}
+}
+
 func TestCSDSDown(t *testing.T) {
 	csdsErr := &lp.Error{Kind: lp.KindGateway, Op: "csds", Status: 503, Message: "unavailable"}
 	t.Run("stale domains in memory", func(t *testing.T) {

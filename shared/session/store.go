@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lpmtls/lpmtls/shared/lp"
@@ -25,19 +27,65 @@ func encodeDomains(d lp.Domains, at time.Time) string {
 	return string(b)
 }
 
-func (m *Manager) storeGet(ctx context.Context, name string) (string, bool, error) {
-	m.storeGets.Add(1)
-	return m.o.Store.Get(ctx, name)
+// storeShare is the part of the time left that one store call may take. The store is a
+// cache: a slow one (SSM answering after half the deadline) must be given up early
+// enough that LivePerson can still be asked directly.
+const storeShare = 4
+
+// slowStoreKey marks the context of one refresh with a flag that the first store call
+// cut short by its share sets: the refresh's later reads and writes are then skipped,
+// since a store that just timed out would most likely eat their share too. Deletes are
+// still tried (bounded the same way): they release a lease others may be waiting on.
+type slowStoreKey struct{}
+
+// errStoreSkipped is what a skipped store call returns; callers warn and carry on.
+var errStoreSkipped = errors.New("session: parameter store skipped: a call timed out earlier in this refresh")
+
+func withSlowStoreFlag(ctx context.Context) context.Context {
+	return context.WithValue(ctx, slowStoreKey{}, new(atomic.Bool))
+}
+
+// storeCall runs call bounded by storeShare of ctx's remaining (real) time.
+func storeCall(ctx context.Context, skippable bool, call func(context.Context) error) error {
+	slow, _ := ctx.Value(slowStoreKey{}).(*atomic.Bool)
+	if skippable && slow != nil && slow.Load() {
+		return errStoreSkipped
+	}
+	cctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithTimeout(ctx, time.Until(dl)/storeShare)
+		defer cancel()
+	}
+	err := call(cctx)
+	if err != nil && slow != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		slow.Store(true)
+	}
+	return err
+}
+
+func (m *Manager) storeGet(ctx context.Context, name string) (v string, found bool, err error) {
+	err = storeCall(ctx, true, func(ctx context.Context) error {
+		m.storeGets.Add(1)
+		var e error
+		v, found, e = m.o.Store.Get(ctx, name)
+		return e
+	})
+	return v, found, err
 }
 
 func (m *Manager) storePut(ctx context.Context, name, value string, secure, overwrite bool) error {
-	m.storePuts.Add(1)
-	return m.o.Store.Put(ctx, name, value, secure, overwrite)
+	return storeCall(ctx, true, func(ctx context.Context) error {
+		m.storePuts.Add(1)
+		return m.o.Store.Put(ctx, name, value, secure, overwrite)
+	})
 }
 
 func (m *Manager) storeDelete(ctx context.Context, name string) error {
-	m.storeDeletes.Add(1)
-	return m.o.Store.Delete(ctx, name)
+	return storeCall(ctx, false, func(ctx context.Context) error {
+		m.storeDeletes.Add(1)
+		return m.o.Store.Delete(ctx, name)
+	})
 }
 
 // storeGetToken reads the shared token. A value that does not parse is reported as

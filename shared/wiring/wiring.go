@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/lpmtls/lpmtls/shared/certificates"
 	"github.com/lpmtls/lpmtls/shared/config"
 	"github.com/lpmtls/lpmtls/shared/forward"
 	"github.com/lpmtls/lpmtls/shared/lp"
@@ -34,6 +36,8 @@ type Deps struct {
 	Sessions *session.Manager
 	// AWS is the loaded SDK configuration; zero when no AWS service is used.
 	AWS aws.Config
+	// account is the account of the credentials last read (see AccountID).
+	account *atomic.Pointer[string]
 }
 
 // Options adjust Build for callers other than a Lambda main.
@@ -59,7 +63,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Deps, error) {
 	if hc == nil {
 		hc = lp.NewHTTPClient()
 	}
-	d := &Deps{Config: cfg, Logger: logger}
+	d := &Deps{Config: cfg, Logger: logger, account: new(atomic.Pointer[string])}
 	d.LP = lp.New(lp.Options{
 		HTTPClient:      hc,
 		CSDSURL:         cfg.CSDSURL,
@@ -67,6 +71,11 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Deps, error) {
 		MappingPath:     cfg.MappingPath,
 		OAuth2Version:   cfg.OAuth2Version,
 		DefaultTokenTTL: cfg.DefaultTokenTTL,
+
+		MappingObjectsPath:    cfg.MTLS.MappingObjectsPath,
+		MappingObjectsVersion: cfg.MTLS.MappingObjectsVersion,
+		ServiceIDs:            cfg.MTLS.ServiceIDs,
+		ActivateFlagInBody:    cfg.MTLS.ActivateFlagInBody,
 	})
 
 	var creds session.CredentialSource
@@ -95,7 +104,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Deps, error) {
 	}
 	d.Sessions = session.New(session.Options{
 		LP:            d.LP,
-		Credentials:   redacting{creds},
+		Credentials:   redacting{CredentialSource: creds, account: d.account},
 		Store:         store,
 		Prefix:        cfg.CachePrefix,
 		RefreshMargin: cfg.RefreshMargin,
@@ -111,16 +120,38 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Deps, error) {
 }
 
 // redacting registers every credential value with the log redactor the moment it is
-// read, so no later log line can carry it even by accident.
-type redacting struct{ session.CredentialSource }
+// read, so no later log line can carry it even by accident. It also notes the account,
+// which is known from then on even if LivePerson cannot be reached.
+type redacting struct {
+	session.CredentialSource
+	account *atomic.Pointer[string]
+}
 
 func (r redacting) Credentials(ctx context.Context) (lp.Credentials, error) {
 	c, err := r.CredentialSource.Credentials(ctx)
 	if err == nil {
 		obs.RegisterSecret(c.Password)
 		obs.RegisterSecret(c.ClientSecret)
+		if c.AccountID != "" {
+			acct := c.AccountID
+			r.account.Store(&acct)
+		}
 	}
 	return c, err
+}
+
+// AccountID is the LivePerson account this deployment serves, as far as it is known
+// without asking LivePerson: the configured one with static credentials, otherwise the
+// one in the secret once it has been read; "" before that. A failed health check uses
+// it to report under the account's dimension.
+func (d *Deps) AccountID() string {
+	if d.Config.AccountID != "" {
+		return d.Config.AccountID
+	}
+	if p := d.account.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // MustFromEnv is what a Lambda main needs: the configuration from the environment
@@ -176,4 +207,10 @@ func (d *Deps) ForwardMetrics(fallback string) *forward.Metrics {
 // MappingService is the mapping route's service, built the same way everywhere.
 func (d *Deps) MappingService() *mapping.Service {
 	return &mapping.Service{Checker: d.LP, Sessions: d.Sessions, Logger: d.Logger}
+}
+
+// CertificateService lists the account's certificates through the same session as the
+// mapping check, for the scheduled expiry watch.
+func (d *Deps) CertificateService() *certificates.Service {
+	return &certificates.Service{Lister: d.LP, Sessions: d.Sessions}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/lpmtls/lpmtls/shared/config"
+	"github.com/lpmtls/lpmtls/shared/lpsim"
 	"github.com/lpmtls/lpmtls/shared/obs"
 	"github.com/lpmtls/lpmtls/shared/testenv"
 	"github.com/lpmtls/lpmtls/shared/wiring"
@@ -125,5 +126,40 @@ func TestBuildWithoutCredentials(t *testing.T) {
 	_, aws := testenv.AWS(t)
 	if _, err := wiring.Build(context.Background(), cfg, wiring.Options{AWS: &aws}); err == nil || !strings.Contains(err.Error(), "LP_SECRET_ID") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// TestAccountID: the account is known without LivePerson: at once with static
+// credentials, and once the secret has been read (even if LivePerson then fails).
+func TestAccountID(t *testing.T) {
+	env := testenv.New(t)
+	acct := env.Sim.AccountID()
+	build := func(vars map[string]string) *wiring.Deps {
+		vars["LP_CSDS_URL"] = env.Sim.CSDSURL()
+		cfg, err := config.Load(func(k string) string { return vars[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := wiring.Build(context.Background(), cfg, wiring.Options{
+			Logger: obs.NewLogger(&testenv.LockedBuffer{}, slog.LevelInfo), HTTPClient: env.Sim.HTTPClient(), AWS: &env.AWSConfig})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	static := build(map[string]string{"LP_ACCOUNT_ID": acct, "LP_USERNAME": testenv.Username, "LP_PASSWORD": testenv.Password})
+	if got := static.AccountID(); got != acct {
+		t.Fatalf("static: %q", got)
+	}
+	stored := build(map[string]string{"LP_SECRET_ID": testenv.SecretID})
+	if got := stored.AccountID(); got != "" {
+		t.Fatalf("secret not read yet, account %q", got)
+	}
+	env.Sim.Inject(lpsim.Fault{Op: "csds", Status: 503, Times: 5})
+	if _, err := stored.Sessions.Get(context.Background()); err == nil {
+		t.Fatal("discovery fault did not fail the session")
+	}
+	if got := stored.AccountID(); got != acct {
+		t.Fatalf("after the secret was read: %q, want %s", got, acct)
 	}
 }

@@ -1,0 +1,329 @@
+// Package cli is the lpmtls command line: certificates and mappings by command, and
+// declaratively from a file (plan, apply). cmd/lpmtls only wires it to the process.
+package cli
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lpmtls/lpmtls/shared/config"
+	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/mtlsconf"
+	"github.com/lpmtls/lpmtls/shared/obs"
+	"github.com/lpmtls/lpmtls/shared/wiring"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// Env is the process as the commands see it.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	LookupEnv      func(string) (string, bool)
+	// StderrTerminal turns on the progress lines.
+	StderrTerminal bool
+	// ReadPassword prompts on the terminal without echo; nil when there is none.
+	ReadPassword func(prompt string) (string, error)
+	Now          func() time.Time
+	// Retry overrides mtlsconf.DefaultRetry (tests).
+	Retry *mtlsconf.Retry
+}
+
+// usageError is a command line mistake: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// command is one leaf of the command tree.
+type command struct {
+	path    string // "certs list"
+	summary string
+	usage   string // the arguments line
+	help    string // more text
+	flags   func(fs *flag.FlagSet) func(ctx context.Context, r *runner) error
+}
+
+var commands []*command
+
+// order is how the overview lists the commands.
+var order = []string{"certs list", "certs upload", "certs replace", "mappings check", "mappings activate", "plan", "apply"}
+
+func register(c *command) {
+	commands = append(commands, c)
+	rank := func(path string) int {
+		for i, p := range order {
+			if p == path {
+				return i
+			}
+		}
+		return len(order)
+	}
+	sort.SliceStable(commands, func(i, j int) bool { return rank(commands[i].path) < rank(commands[j].path) })
+}
+
+func find(args []string) (*command, []string) {
+	for n := 2; n >= 1; n-- {
+		if len(args) < n {
+			continue
+		}
+		path := strings.Join(args[:n], " ")
+		for _, c := range commands {
+			if c.path == path {
+				return c, args[n:]
+			}
+		}
+	}
+	return nil, args
+}
+
+// Main runs the command line args (without the program name) and returns the exit code.
+func Main(ctx context.Context, args []string, env Env) int {
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if env.LookupEnv == nil {
+		env.LookupEnv = os.LookupEnv
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		if len(args) > 1 {
+			if c, _ := find(args[1:]); c != nil {
+				printHelp(env.Stdout, c, nil)
+				return ExitOK
+			}
+		}
+		printOverview(env.Stdout)
+		if len(args) == 0 {
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	c, rest := find(args)
+	if c == nil {
+		if group := groupOf(args[0]); group != "" && (len(args) == 1 || isHelp(args[1])) {
+			printGroup(env.Stdout, group)
+			if len(args) == 1 {
+				return ExitUsage
+			}
+			return ExitOK
+		}
+		fmt.Fprintf(env.Stderr, "lpmtls: unknown command %q; run lpmtls --help for the list\n", strings.Join(args[:min(2, len(args))], " "))
+		return ExitUsage
+	}
+	fs := flag.NewFlagSet("lpmtls "+c.path, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	r := &runner{env: env}
+	r.commonFlags(fs)
+	run := c.flags(fs)
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printHelp(env.Stdout, c, fs)
+			return ExitOK
+		}
+		fmt.Fprintf(env.Stderr, "lpmtls %s: %v; run lpmtls %s --help\n", c.path, err, c.path)
+		return ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "lpmtls %s: unexpected argument %q; run lpmtls %s --help\n", c.path, fs.Arg(0), c.path)
+		return ExitUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	err := run(ctx, r)
+	r.close()
+	if err == nil {
+		return ExitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(env.Stderr, "lpmtls %s: %s; run lpmtls %s --help\n", c.path, ue.msg, c.path)
+		return ExitUsage
+	}
+	fmt.Fprintf(env.Stderr, "lpmtls %s: %s\n", c.path, oneLine(explain(err)))
+	return ExitFailure
+}
+
+func isHelp(a string) bool { return a == "-h" || a == "--help" || a == "-help" || a == "help" }
+
+func groupOf(word string) string {
+	for _, c := range commands {
+		if g, _, ok := strings.Cut(c.path, " "); ok && g == word {
+			return g
+		}
+	}
+	return ""
+}
+
+func printOverview(w io.Writer) {
+	fmt.Fprintln(w, "lpmtls manages LivePerson mTLS certificates and mappings.")
+	fmt.Fprintln(w, "")
+	fmt.Fprintln(w, "Usage: lpmtls <command> [flags]")
+	fmt.Fprintln(w, "")
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-20s %s\n", c.path, c.summary)
+	}
+	fmt.Fprintln(w, "")
+	fmt.Fprintln(w, "Credentials come from the environment, as for the Lambda functions: LP_SECRET_ID (a")
+	fmt.Fprintln(w, "Secrets Manager secret), or LP_ACCOUNT_ID with LP_USERNAME+LP_PASSWORD or")
+	fmt.Fprintln(w, "LP_CLIENT_ID+LP_CLIENT_SECRET; LP_CSDS_URL points at another CSDS (the sandbox).")
+	fmt.Fprintln(w, "Run lpmtls <command> --help for a command's flags. Exit codes: 0 ok, 1 failure, 2 usage.")
+}
+
+func printGroup(w io.Writer, group string) {
+	fmt.Fprintf(w, "Usage: lpmtls %s <command> [flags]\n\nCommands:\n", group)
+	for _, c := range commands {
+		if strings.HasPrefix(c.path, group+" ") {
+			fmt.Fprintf(w, "  %-20s %s\n", c.path, c.summary)
+		}
+	}
+}
+
+func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: lpmtls %s %s\n\n%s\n", c.path, c.usage, c.summary)
+	if c.help != "" {
+		fmt.Fprintf(w, "\n%s\n", c.help)
+	}
+	if fs == nil {
+		fs = flag.NewFlagSet(c.path, flag.ContinueOnError)
+		(&runner{}).commonFlags(fs)
+		c.flags(fs)
+	}
+	fmt.Fprintln(w, "\nFlags:")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// runner holds what a command needs beyond its flags.
+type runner struct {
+	env     Env
+	caFile  string
+	timeout time.Duration
+	verbose bool
+
+	cfg    *config.Config
+	lp     *lp.Client
+	remote *mtlsconf.Remote
+	hc     *http.Client
+}
+
+func (r *runner) commonFlags(fs *flag.FlagSet) {
+	fs.StringVar(&r.caFile, "ca-file", "", "PEM `file` of extra CAs to trust for LivePerson, e.g. the sandbox CA that make run prints (SSL_CERT_FILE works too)")
+	fs.DurationVar(&r.timeout, "timeout", 5*time.Minute, "give up after this long")
+	fs.BoolVar(&r.verbose, "verbose", false, "log LivePerson calls on stderr (secrets are redacted)")
+}
+
+// connect builds the client and session from the environment, exactly as the
+// functions do (shared/config, shared/wiring).
+func (r *runner) connect(ctx context.Context) (*mtlsconf.Remote, error) {
+	if r.remote != nil {
+		return r.remote, nil
+	}
+	cfg, err := config.Load(r.env.Getenv)
+	if err == nil {
+		err = cfg.RequireCredentials()
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.hc = lp.NewHTTPClient()
+	if r.caFile != "" {
+		pem, err := os.ReadFile(r.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read --ca-file: %w", errors.Unwrap(err))
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", r.caFile)
+		}
+		r.hc.Transport.(*http.Transport).TLSClientConfig.RootCAs = pool
+	}
+	// Retries are worth a line on a terminal; every call only with --verbose.
+	level := slog.LevelInfo
+	if r.verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(obs.NewRedactingHandler(slog.NewTextHandler(r.env.Stderr, &slog.HandlerOptions{Level: level})))
+	deps, err := wiring.Build(ctx, cfg, wiring.Options{Logger: logger, HTTPClient: r.hc})
+	if err != nil {
+		return nil, err
+	}
+	retry := mtlsconf.DefaultRetry
+	if r.env.Retry != nil {
+		retry = *r.env.Retry
+	}
+	r.cfg, r.lp = cfg, deps.LP
+	r.remote = &mtlsconf.Remote{LP: deps.LP, Sessions: deps.Sessions, Retry: retry, Logger: logger}
+	return r.remote, nil
+}
+
+func (r *runner) close() {
+	if r.hc != nil {
+		r.hc.CloseIdleConnections()
+	}
+}
+
+// knownServices lists the service names the client maps to ids.
+func (r *runner) knownServices() []string {
+	src := r.cfg.MTLS.ServiceIDs
+	if len(src) == 0 {
+		src = lp.DefaultServiceIDs
+	}
+	var out []string
+	for k := range src {
+		out = append(out, strings.ToUpper(k))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// progress prints "… step" on a terminal before a step is sent.
+func (r *runner) progress(format string, args ...any) {
+	if r.env.StderrTerminal {
+		fmt.Fprintf(r.env.Stderr, "… "+format+"\n", args...)
+	}
+}
+
+// password reads a p12 password from the named variable, or prompts for it.
+func (r *runner) password(envVar, file string) (string, error) {
+	if envVar != "" {
+		v, ok := r.env.LookupEnv(envVar)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s (the p12 password) is not set", envVar)
+		}
+		return v, nil
+	}
+	if r.env.ReadPassword == nil {
+		return "", usagef("no terminal to ask for the p12 password: give --password-env VAR naming a variable that holds it")
+	}
+	pw, err := r.env.ReadPassword("Password for " + file + ": ")
+	if err != nil {
+		return "", fmt.Errorf("reading the password: %w", err)
+	}
+	return pw, nil
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
