@@ -78,6 +78,8 @@ type MappingObject struct {
 	CertificationID CertificateID
 }
 
+// mappingWire is the JSON of a MappingObject. The ids of the service and certificate
+// are raw because LivePerson documents them as strings, yet a number is read as well.
 type mappingWire struct {
 	ID              *MappingID      `json:"id,omitempty"`
 	Deleted         bool            `json:"deleted"`
@@ -86,7 +88,7 @@ type mappingWire struct {
 	ServiceID       json.RawMessage `json:"serviceId"`
 	SiteID          string          `json:"siteId"`
 	Name            string          `json:"name"`
-	CertificationID CertificateID   `json:"certificationId"`
+	CertificationID json.RawMessage `json:"certificationId"`
 }
 
 // MarshalJSON writes LivePerson's documented shape: ids of the service and certificate
@@ -94,16 +96,7 @@ type mappingWire struct {
 func (m MappingObject) MarshalJSON() ([]byte, error) {
 	sid, _ := json.Marshal(m.ServiceID)
 	cid, _ := json.Marshal(string(m.CertificationID))
-	w := struct {
-		ID              *MappingID      `json:"id,omitempty"`
-		Deleted         bool            `json:"deleted"`
-		URL             string          `json:"url"`
-		Enable          bool            `json:"enable"`
-		ServiceID       json.RawMessage `json:"serviceId"`
-		SiteID          string          `json:"siteId"`
-		Name            string          `json:"name"`
-		CertificationID json.RawMessage `json:"certificationId"`
-	}{Deleted: m.Deleted, URL: m.URL, Enable: m.Enable, ServiceID: sid, SiteID: m.SiteID, Name: m.Name, CertificationID: cid}
+	w := mappingWire{Deleted: m.Deleted, URL: m.URL, Enable: m.Enable, ServiceID: sid, SiteID: m.SiteID, Name: m.Name, CertificationID: cid}
 	if m.ID != "" {
 		id := m.ID
 		w.ID = &id
@@ -117,14 +110,19 @@ func (m *MappingObject) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	var sid CertificateID
+	var sid, cid CertificateID
 	if len(w.ServiceID) > 0 {
 		if err := sid.UnmarshalJSON(w.ServiceID); err != nil {
 			return errors.New("serviceId is neither a number nor a string")
 		}
 	}
+	if len(w.CertificationID) > 0 {
+		if err := cid.UnmarshalJSON(w.CertificationID); err != nil {
+			return err
+		}
+	}
 	*m = MappingObject{Deleted: w.Deleted, URL: w.URL, Enable: w.Enable, ServiceID: string(sid),
-		SiteID: w.SiteID, Name: w.Name, CertificationID: w.CertificationID}
+		SiteID: w.SiteID, Name: w.Name, CertificationID: cid}
 	if w.ID != nil {
 		m.ID = *w.ID
 	}
