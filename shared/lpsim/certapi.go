@@ -474,6 +474,25 @@ func (s *Sim) mappingByPath(r *http.Request) *simMapping {
 	return nil
 }
 
+// lockMappingForWrite takes s.mu and returns the mapping the path names, once it exists
+// and the request's If-Match allows a write; otherwise it answers the error, releases
+// the lock and returns nil.
+func (s *Sim) lockMappingForWrite(w http.ResponseWriter, r *http.Request) *simMapping {
+	s.mu.Lock()
+	cur := s.mappingByPath(r)
+	if cur == nil {
+		s.mu.Unlock()
+		badRequest(w, http.StatusNotFound, "mapping "+r.PathValue("mid")+" not found")
+		return nil
+	}
+	if code, msg := s.ifMatch(r); code != 0 {
+		s.mu.Unlock()
+		badRequest(w, code, msg)
+		return nil
+	}
+	return cur
+}
+
 // mappingInput is a mapping object as a client sends it; ids may be numbers or strings.
 type mappingInput struct {
 	CertificationID json.RawMessage `json:"certificationId"`
@@ -594,16 +613,8 @@ func (s *Sim) updateMappingObject(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, http.StatusBadRequest, "the body must be one JSON mapping object")
 		return
 	}
-	s.mu.Lock()
-	cur := s.mappingByPath(r)
+	cur := s.lockMappingForWrite(w, r)
 	if cur == nil {
-		s.mu.Unlock()
-		badRequest(w, http.StatusNotFound, "mapping "+r.PathValue("mid")+" not found")
-		return
-	}
-	if code, msg := s.ifMatch(r); code != 0 {
-		s.mu.Unlock()
-		badRequest(w, code, msg)
 		return
 	}
 	m, problem := s.validateMapping(in, cur.id, nil)
@@ -625,16 +636,8 @@ func (s *Sim) deleteMappingObject(w http.ResponseWriter, r *http.Request) {
 	if !s.acPrelude(w, r) {
 		return
 	}
-	s.mu.Lock()
-	cur := s.mappingByPath(r)
+	cur := s.lockMappingForWrite(w, r)
 	if cur == nil {
-		s.mu.Unlock()
-		badRequest(w, http.StatusNotFound, "mapping "+r.PathValue("mid")+" not found")
-		return
-	}
-	if code, msg := s.ifMatch(r); code != 0 {
-		s.mu.Unlock()
-		badRequest(w, code, msg)
 		return
 	}
 	cur.deleted = true
