@@ -29,9 +29,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// A runtime killed mid-invocation fails that invocation with Lambda's
-// Runtime.ExitError instead of leaving the invoker waiting.
-func TestKilledMidInvocationFailsIt(t *testing.T) {
+// startHanging runs this test binary as a bootstrap that takes one invocation and never
+// answers it; it is stopped by PID in cleanup.
+func startHanging(t *testing.T) *runtimeapi.Process {
+	t.Helper()
 	bin, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +42,13 @@ func TestKilledMidInvocationFailsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Stop)
+	return p
+}
+
+// A runtime killed mid-invocation fails that invocation with Lambda's
+// Runtime.ExitError instead of leaving the invoker waiting.
+func TestKilledMidInvocationFailsIt(t *testing.T) {
+	p := startHanging(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	type out struct {
@@ -72,15 +80,7 @@ func TestKilledMidInvocationFailsIt(t *testing.T) {
 
 // Usage reads a live process's memory and descriptors from /proc.
 func TestUsage(t *testing.T) {
-	bin, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := runtimeapi.StartProcess(bin, []string{helperEnv + "=hang"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Stop)
+	p := startHanging(t)
 	<-p.Ready()
 	u, err := p.Usage()
 	if err != nil {
