@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/lpmtls/lpmtls/shared/lp"
-	"github.com/lpmtls/lpmtls/shared/lpsim"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 // BenchmarkAuthCalls counts, per forward invocation, the LivePerson logins and CSDS

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lpmtls/lpmtls/shared/lpsim"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 // warmSetup is a world with one warm instance and the pieces of an equivalent direct

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lpmtls/lpmtls/shared/runtimeapi"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/runtimeapi"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 // BenchmarkColdStart starts the built bootstrap (this machine's architecture, built

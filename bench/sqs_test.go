@@ -9,8 +9,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/lpmtls/lpmtls/shared/lpsim"
 	"github.com/lpmtls/lpmtls/shared/queue"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
 )
 
 // BenchmarkSQSBatch sends a batch of 10 forward messages through queue.Processor.Handle

@@ -19,15 +19,15 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/lpmtls/lpmtls/shared/awsfake"
 	"github.com/lpmtls/lpmtls/shared/config"
 	"github.com/lpmtls/lpmtls/shared/forward"
 	"github.com/lpmtls/lpmtls/shared/lp"
-	"github.com/lpmtls/lpmtls/shared/lpsim"
 	"github.com/lpmtls/lpmtls/shared/obs"
 	"github.com/lpmtls/lpmtls/shared/paramstore"
 	"github.com/lpmtls/lpmtls/shared/session"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/awsfake"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 	"github.com/lpmtls/lpmtls/shared/wiring"
 )
 

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lpmtls/lpmtls/shared/lpsim"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 const cliP12Password = "p12-e2e-Vb3!keep-this-private"

@@ -10,9 +10,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/lpmtls/lpmtls/shared/lp"
-	"github.com/lpmtls/lpmtls/shared/lpsim"
-	"github.com/lpmtls/lpmtls/shared/metrics"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/emfdoc"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 const forwardName = "lpmtls-test-forward"
@@ -20,16 +20,16 @@ const forwardName = "lpmtls-test-forward"
 // emittedSeries runs the built functions through every forward outcome and token source
 // and a health check, and returns every series their EMF lines publish: what the
 // dashboard and the alarms may plot comes from the functions' own output.
-func emittedSeries(t *testing.T) map[string]metrics.Series {
+func emittedSeries(t *testing.T) map[string]emfdoc.Series {
 	t.Helper()
 	env := testenv.New(t)
-	out := map[string]metrics.Series{}
+	out := map[string]emfdoc.Series{}
 	collect := func(logs string) {
 		for _, line := range strings.Split(logs, "\n") {
 			if !strings.Contains(line, `"_aws"`) {
 				continue
 			}
-			d, err := metrics.Parse([]byte(line))
+			d, err := emfdoc.Parse([]byte(line))
 			if err != nil {
 				t.Fatalf("%v\n%s", err, line)
 			}
@@ -162,7 +162,7 @@ func TestDashboardPlotsWhatFunctionsEmit(t *testing.T) {
 				t.Errorf("%s: metric %v is not [namespace, name, dimension, value...]", w.Properties.Title, m)
 				continue
 			}
-			s := metrics.Series{Namespace: parts[0], Name: parts[1], Dimensions: map[string]string{}}
+			s := emfdoc.Series{Namespace: parts[0], Name: parts[1], Dimensions: map[string]string{}}
 			for i := 2; i < len(parts); i += 2 {
 				s.Dimensions[parts[i]] = parts[i+1]
 			}
@@ -187,7 +187,7 @@ func TestDashboardPlotsWhatFunctionsEmit(t *testing.T) {
 			}
 		}
 		for _, st := range stats {
-			s := metrics.Series{Name: st["MetricName"].(string), Dimensions: map[string]string{}}
+			s := emfdoc.Series{Name: st["MetricName"].(string), Dimensions: map[string]string{}}
 			s.Namespace, _ = st["Namespace"].(string)
 			if ref(st["Namespace"]) == "MetricsNamespace" {
 				s.Namespace = namespace
@@ -219,7 +219,7 @@ func TestDashboardPlotsWhatFunctionsEmit(t *testing.T) {
 
 func asList(v any) []any { l, _ := v.([]any); return l }
 
-func checkSeries(t *testing.T, where string, s metrics.Series, resources map[string]any, emitted map[string]metrics.Series) {
+func checkSeries(t *testing.T, where string, s emfdoc.Series, resources map[string]any, emitted map[string]emfdoc.Series) {
 	t.Helper()
 	if aws, ok := awsMetrics[s.Namespace]; ok {
 		typ, known := aws[s.Name]
@@ -239,7 +239,7 @@ var searchTerm = regexp.MustCompile(`(\w+)="([^"]*)"`)
 
 // checkSearch accepts a SEARCH over an exact schema {namespace,dims...} with
 // MetricName and dimension terms, when the functions emit series of that shape.
-func checkSearch(t *testing.T, where string, expr any, emitted map[string]metrics.Series, plotted map[string]bool) {
+func checkSearch(t *testing.T, where string, expr any, emitted map[string]emfdoc.Series, plotted map[string]bool) {
 	t.Helper()
 	s, _ := expr.(string)
 	m := search.FindStringSubmatch(s)

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lpmtls/lpmtls/shared/lpsim"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 // logLines parses the JSON lines a function wrote.

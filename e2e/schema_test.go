@@ -14,7 +14,7 @@ import (
 	"github.com/awslabs/goformation/v7/schema"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 // The template is checked against the JSON schemas goformation ships: its CloudFormation

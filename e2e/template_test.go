@@ -12,7 +12,7 @@ import (
 
 	"github.com/lpmtls/lpmtls/shared/config"
 	"github.com/lpmtls/lpmtls/shared/health"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 // loadTemplate parses template.yaml into plain maps, turning the CloudFormation short

@@ -32,9 +32,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/lpmtls/lpmtls/shared/apierr"
-	"github.com/lpmtls/lpmtls/shared/lpsim"
-	"github.com/lpmtls/lpmtls/shared/runtimeapi"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/runtimeapi"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

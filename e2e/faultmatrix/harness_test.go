@@ -24,9 +24,9 @@ import (
 	"github.com/lpmtls/lpmtls/shared/health"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/queue"
-	"github.com/lpmtls/lpmtls/shared/runtimeapi"
-	"github.com/lpmtls/lpmtls/shared/sqsemu"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/runtimeapi"
+	"github.com/lpmtls/lpmtls/shared/testworld/sqsemu"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 type column int

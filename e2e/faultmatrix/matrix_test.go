@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lpmtls/lpmtls/shared/awsfake"
-	"github.com/lpmtls/lpmtls/shared/lpsim"
-	"github.com/lpmtls/lpmtls/shared/sqsemu"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/awsfake"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/sqsemu"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 func TestMain(m *testing.M) {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 const origin = "https://127.0.0.1:8443"

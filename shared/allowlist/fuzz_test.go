@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 // FuzzAllows holds the matcher to an independent, deliberately paranoid reading: when

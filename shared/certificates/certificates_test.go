@@ -10,9 +10,9 @@ import (
 
 	"github.com/lpmtls/lpmtls/shared/config"
 	"github.com/lpmtls/lpmtls/shared/lp"
-	"github.com/lpmtls/lpmtls/shared/lpsim"
 	"github.com/lpmtls/lpmtls/shared/obs"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 	"github.com/lpmtls/lpmtls/shared/wiring"
 )
 

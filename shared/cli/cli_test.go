@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/lpmtls/lpmtls/shared/cli"
-	"github.com/lpmtls/lpmtls/shared/lpsim"
 	"github.com/lpmtls/lpmtls/shared/mtlsconf"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
 )
 
 const (

@@ -19,7 +19,7 @@ import (
 	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/apigw"
 	"github.com/lpmtls/lpmtls/shared/lp"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 // recordingGateway keeps the last request and answers with a fixed response.

@@ -13,8 +13,8 @@ import (
 
 	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/lp"
-	"github.com/lpmtls/lpmtls/shared/metrics"
 	"github.com/lpmtls/lpmtls/shared/session"
+	"github.com/lpmtls/lpmtls/shared/testworld/emfdoc"
 )
 
 // fakeSessions hands out one session and, like session.Manager, replays once after a 401.
@@ -68,7 +68,7 @@ func docsOf(t *testing.T, out string) (int, map[string]float64) {
 	got := map[string]float64{}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	for _, l := range lines {
-		d, err := metrics.Parse([]byte(l))
+		d, err := emfdoc.Parse([]byte(l))
 		if err != nil {
 			t.Fatalf("%v\n%s", err, l)
 		}
@@ -92,7 +92,7 @@ func docsOf(t *testing.T, out string) (int, map[string]float64) {
 func TestHTTPMetrics(t *testing.T) {
 	const fn = "stack-forward"
 	key := func(metric string, dims ...string) string {
-		return metrics.Series{Namespace: "lpmtls", Name: metric, Dimensions: pairs(append([]string{DimensionFunction, fn}, dims...))}.Key()
+		return emfdoc.Series{Namespace: "lpmtls", Name: metric, Dimensions: pairs(append([]string{DimensionFunction, fn}, dims...))}.Key()
 	}
 	ok := func() (*lp.ForwardResponse, error) {
 		return &lp.ForwardResponse{StatusCode: 200, Body: []byte("ok")}, nil
@@ -183,7 +183,7 @@ func TestBatchDocuments(t *testing.T) {
 		t.Fatalf("want 3 documents (3 outcome/code groups), got %d", n)
 	}
 	k := func(metric string, dims ...string) string {
-		return metrics.Series{Namespace: "ns", Name: metric, Dimensions: pairs(append([]string{DimensionFunction, "f"}, dims...))}.Key()
+		return emfdoc.Series{Namespace: "ns", Name: metric, Dimensions: pairs(append([]string{DimensionFunction, "f"}, dims...))}.Key()
 	}
 	for key, want := range map[string]float64{
 		k(MetricForwards): 10, k(MetricForwards, DimensionOutcome, OutcomeDelivered): 7,

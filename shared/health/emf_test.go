@@ -3,17 +3,17 @@ package health
 import (
 	"testing"
 
-	"github.com/lpmtls/lpmtls/shared/metrics"
+	"github.com/lpmtls/lpmtls/shared/testworld/emfdoc"
 )
 
 // emfDoc is a written line parsed back in the EMF specification's shape.
-type emfDoc struct{ metrics.Doc }
+type emfDoc struct{ emfdoc.Doc }
 
 // parseEMF parses one line with the shared parser, which checks the specification's
 // rules, and expects the single directive the health check writes.
 func parseEMF(t *testing.T, line string) emfDoc {
 	t.Helper()
-	d, err := metrics.Parse([]byte(line))
+	d, err := emfdoc.Parse([]byte(line))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, line)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/lpmtls/lpmtls/shared/forward"
 	"github.com/lpmtls/lpmtls/shared/lambdaevent"
 	"github.com/lpmtls/lpmtls/shared/lp"
-	"github.com/lpmtls/lpmtls/shared/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
 	"github.com/lpmtls/lpmtls/shared/wiring"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lpmtls/lpmtls/shared/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
 )
 
 // The sandbox's lpmtls kit: what a user needs to try `lpmtls apply` against it.

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/lpmtls/lpmtls/shared/mapping"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

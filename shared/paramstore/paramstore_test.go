@@ -9,9 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"github.com/lpmtls/lpmtls/shared/awsfake"
 	"github.com/lpmtls/lpmtls/shared/paramstore"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/awsfake"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 var _ paramstore.API = (*ssm.Client)(nil)

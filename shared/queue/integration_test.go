@@ -21,10 +21,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/lpmtls/lpmtls/shared/lpsim"
 	"github.com/lpmtls/lpmtls/shared/queue"
-	"github.com/lpmtls/lpmtls/shared/sqsemu"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/sqsemu"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/lpmtls/lpmtls/shared/forward"
 	"github.com/lpmtls/lpmtls/shared/lp"
-	"github.com/lpmtls/lpmtls/shared/metrics"
+	"github.com/lpmtls/lpmtls/shared/testworld/emfdoc"
 )
 
 // A batch's outcomes are counted with the HTTP route's classification: an invalid
@@ -34,7 +34,7 @@ func TestBatchMetrics(t *testing.T) {
 	}
 	outcomes, codes := map[string]float64{}, map[string]float64{}
 	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		d, err := metrics.Parse([]byte(l))
+		d, err := emfdoc.Parse([]byte(l))
 		if err != nil {
 			t.Fatal(err)
 		}

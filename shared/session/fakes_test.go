@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/lpmtls/lpmtls/shared/lp"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 // clock is a frozen, manually advanced time source.

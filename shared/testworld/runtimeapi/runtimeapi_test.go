@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lpmtls/lpmtls/shared/runtimeapi"
+	"github.com/lpmtls/lpmtls/shared/testworld/runtimeapi"
 )
 
 // A hand-written runtime loop speaking the protocol exercises the server the way the

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lpmtls/lpmtls/shared/runtimeapi"
+	"github.com/lpmtls/lpmtls/shared/testworld/runtimeapi"
 )
 
 // helperEnv makes the test binary, started as a bootstrap, take one invocation and

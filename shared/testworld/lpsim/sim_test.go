@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lpmtls/lpmtls/shared/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
 )
 
 const acct = "90412233"

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/lpmtls/lpmtls/shared/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
 )
 
 func Example() {

@@ -19,8 +19,8 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/lpmtls/lpmtls/shared/awsfake"
-	"github.com/lpmtls/lpmtls/shared/testenv"
+	"github.com/lpmtls/lpmtls/shared/testworld/awsfake"
+	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 func TestSSMParameterLifecycle(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/lpmtls/lpmtls/shared/sqsemu"
+	"github.com/lpmtls/lpmtls/shared/testworld/sqsemu"
 )
 
 // TestRedriveAndAttributes checks the emulator features the queue tests rely on:

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lpmtls/lpmtls/shared/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
 )
 
 const p12Password = "p12-Qw9!sim-upload"

@@ -20,9 +20,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/lpmtls/lpmtls/shared/awsfake"
-	"github.com/lpmtls/lpmtls/shared/lpsim"
-	"github.com/lpmtls/lpmtls/shared/runtimeapi"
+	"github.com/lpmtls/lpmtls/shared/testworld/awsfake"
+	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
+	"github.com/lpmtls/lpmtls/shared/testworld/runtimeapi"
 )
 
 // Credentials the simulator accepts; long and distinctive so a log scan finds any leak.
