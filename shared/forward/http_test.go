@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/aws/aws-lambda-go/events"
+	"github.com/lpmtls/lpmtls/shared/apigw"
 )
 
 // The size estimate must never be below what encoding/json produces, or a response
@@ -22,13 +22,14 @@ func TestResponseSizeBoundsJSON(t *testing.T) {
 		if i%7 == 0 {
 			s += "\xff\xfe" // invalid UTF-8
 		}
-		r := events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: s, Headers: map[string]string{"X-A": s}, Cookies: []string{s}}
-		b, err := json.Marshal(r)
+		r := apigw.Reply{StatusCode: 200, Body: []byte(s), Headers: map[string]string{"X-A": s}, Cookies: []string{s}, Base64: i%3 == 0}
+		b, err := json.Marshal(r.Event())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := responseSize(r); got < len(b) {
-			t.Fatalf("estimate %d < actual %d for %q", got, len(b), s)
+		got := responseSize(&r)
+		if got < len(b) || got < len(r.AppendJSON(nil)) {
+			t.Fatalf("estimate %d < actual %d (encoding/json) or %d (AppendJSON) for %q", got, len(b), len(r.AppendJSON(nil)), s)
 		}
 	}
 }

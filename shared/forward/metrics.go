@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/lpmtls/lpmtls/shared/apierr"
+	"github.com/lpmtls/lpmtls/shared/apigw"
 	"github.com/lpmtls/lpmtls/shared/metrics"
 	"github.com/lpmtls/lpmtls/shared/obs"
 	"github.com/lpmtls/lpmtls/shared/session"
@@ -182,6 +183,16 @@ func (m *Metrics) HTTP(h func(context.Context, *events.APIGatewayV2HTTPRequest) 
 	}
 }
 
+// Reply wraps the HTTP handler that answers with an apigw.Reply.
+func (m *Metrics) Reply(h func(context.Context, *events.APIGatewayV2HTTPRequest) apigw.Reply) func(context.Context, *events.APIGatewayV2HTTPRequest) apigw.Reply {
+	return func(ctx context.Context, e *events.APIGatewayV2HTTPRequest) apigw.Reply {
+		ctx, inv := m.Begin(ctx)
+		r := h(ctx, e)
+		m.End(ctx, inv, "http")
+		return r
+	}
+}
+
 // SQS wraps the SQS batch handler.
 func (m *Metrics) SQS(h func(context.Context, *events.SQSEvent) (events.SQSEventResponse, error)) func(context.Context, *events.SQSEvent) (events.SQSEventResponse, error) {
 	return func(ctx context.Context, e *events.SQSEvent) (events.SQSEventResponse, error) {
@@ -288,7 +299,7 @@ func (m *Metrics) logger() *slog.Logger {
 }
 
 // recordHTTPError counts a failed HTTP forward and renders its answer.
-func recordHTTPError(ctx context.Context, ae *apierr.Error) events.APIGatewayV2HTTPResponse {
+func recordHTTPError(ctx context.Context, ae *apierr.Error) apigw.Reply {
 	RecordError(ctx, ae)
-	return ae.HTTPResponse()
+	return apigw.ReplyOf(ae.HTTPResponse())
 }
