@@ -3,7 +3,6 @@
 // sources without a flag saying which.
 package lambdaevent
 
-
 // Kind is the source of an event.
 type Kind int
 
