@@ -116,14 +116,14 @@ func largeBodyAside(e *events.APIGatewayV2HTTPRequest) (_ *events.APIGatewayV2HT
 	if !e.IsBase64Encoded || len(e.Body) < largeBody {
 		return e, nil, 0, func() {}, nil
 	}
-	open, n, err := apigw.BodyStream(e.Body)
+	decoded, n, err := apigw.BodyStream(e.Body)
 	if err != nil {
 		return nil, nil, 0, func() {}, err
 	}
 	g := &bodyGuard{}
 	bodiless := *e
 	bodiless.Body, bodiless.IsBase64Encoded = "", false
-	return &bodiless, func() io.Reader { return &guardedReader{g: g, r: open()} }, n, g.stop, nil
+	return &bodiless, func() io.Reader { return &guardedReader{g: g, r: decoded()} }, n, g.stop, nil
 }
 
 // bodyGuard ends the reads of an event's body; a read in progress finishes first.

@@ -1,9 +1,15 @@
 package forward
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"io"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/lpmtls/lpmtls/shared/apigw"
 )
@@ -30,6 +36,31 @@ func TestResponseSizeBoundsJSON(t *testing.T) {
 		got := responseSize(&r)
 		if got < len(b) || got < len(r.AppendJSON(nil)) {
 			t.Fatalf("estimate %d < actual %d (encoding/json) or %d (AppendJSON) for %q", got, len(b), len(r.AppendJSON(nil)), s)
+		}
+	}
+}
+
+// A large base64 body is read through readers that stop when the handler is done with
+// the event, whose body may share the invocation payload's reused buffer.
+func TestLargeBodyReadersEndWithTheInvocation(t *testing.T) {
+	body := make([]byte, largeBody+3)
+	for i := range body {
+		body[i] = byte(i)
+	}
+	e := &events.APIGatewayV2HTTPRequest{Body: base64.StdEncoding.EncodeToString(body), IsBase64Encoded: true}
+	ev, open, n, release, err := largeBodyAside(e)
+	if err != nil || n != int64(len(body)) || ev.Body != "" {
+		t.Fatalf("n %d, err %v, body left %d bytes", n, err, len(ev.Body))
+	}
+	first := open()
+	got, err := io.ReadAll(open())
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("read %d bytes, %v", len(got), err)
+	}
+	release()
+	for _, r := range []io.Reader{first, open()} {
+		if _, err := r.Read(make([]byte, 10)); !errors.Is(err, errBodyGone) {
+			t.Fatalf("a read after release: %v, want errBodyGone", err)
 		}
 	}
 }
