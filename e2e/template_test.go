@@ -601,3 +601,52 @@ func TestTemplateMaxBody(t *testing.T) {
 		t.Errorf("FORWARD_MAX_BODY_BYTES %v", env)
 	}
 }
+
+// samconfig.toml holds no region (the profile's or AWS_REGION's applies), builds in the
+// source tree in every environment (a makefile build otherwise copies node_modules
+// once per function), and overrides only parameters the template declares.
+func TestSamconfig(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "samconfig.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := get(t, loadTemplate(t), "Parameters").(map[string]any)
+	section := ""
+	buildInSource := map[string]bool{}
+	envs := map[string]bool{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasPrefix(line, "[") {
+			section = strings.Trim(line, "[]")
+			envs[strings.SplitN(section, ".", 2)[0]] = true
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("not a key = value line: %q", line)
+		}
+		key, value = strings.TrimSpace(key), strings.Trim(strings.TrimSpace(value), `"`)
+		env, cmd, _ := strings.Cut(section, ".")
+		switch {
+		case key == "region":
+			t.Errorf("[%s] sets a region", section)
+		case cmd == "build.parameters" && key == "build_in_source" && value == "true":
+			buildInSource[env] = true
+		case key == "parameter_overrides":
+			for _, kv := range strings.Fields(value) {
+				name, _, _ := strings.Cut(kv, "=")
+				if _, ok := params[name]; !ok {
+					t.Errorf("[%s] overrides %s, which the template does not declare", section, name)
+				}
+			}
+		}
+	}
+	for _, env := range []string{"default", "staging", "prod"} {
+		if !envs[env] || !buildInSource[env] {
+			t.Errorf("environment %s: present %v, build_in_source %v", env, envs[env], buildInSource[env])
+		}
+	}
+}
