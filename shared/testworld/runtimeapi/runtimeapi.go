@@ -16,8 +16,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/lpmtls/lpmtls/shared/config"
 )
 
 const prefix = "/2018-06-01/runtime/"
@@ -27,9 +25,12 @@ const prefix = "/2018-06-01/runtime/"
 // RequestEntityTooLargeException), and a larger response is refused to the runtime with
 // a 413 and reaches the invoker as a Function.ResponseSizeTooLarge error (which API
 // Gateway turns into its bare 502).
+// The values are config's LambdaRequestBytes and LambdaResponseBytes (a test holds them
+// equal): this package cannot import config, which tests of config's own imports reach
+// through testenv.
 const (
-	MaxRequestBytes  = config.LambdaRequestBytes
-	MaxResponseBytes = config.LambdaResponseBytes
+	MaxRequestBytes  = 6291456
+	MaxResponseBytes = 6291556
 )
 
 // ErrRequestTooLarge is Invoke's answer to an event Lambda would not accept.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lpmtls/lpmtls/shared/config"
 	"github.com/lpmtls/lpmtls/shared/testworld/runtimeapi"
 )
 
@@ -73,6 +74,9 @@ func TestProtocol(t *testing.T) {
 // sees it; a response over 6,291,556 bytes is refused to the runtime with a 413 and
 // reaches the invoker as Function.ResponseSizeTooLarge. Both limits are inclusive.
 func TestPayloadLimits(t *testing.T) {
+	if runtimeapi.MaxRequestBytes != config.LambdaRequestBytes || runtimeapi.MaxResponseBytes != config.LambdaResponseBytes {
+		t.Fatal("the Runtime API's limits differ from config's")
+	}
 	s, err := runtimeapi.Start()
 	if err != nil {
 		t.Fatal(err)
