@@ -20,7 +20,7 @@ import (
 
 // Gateway is the LivePerson call this package needs; *lp.Client satisfies it.
 type Gateway interface {
-	Forward(ctx context.Context, d lp.Domains, accountID, bearer string, r *lp.ForwardRequest) (*lp.ForwardResponse, error)
+	Forward(ctx context.Context, auth lp.Auth, r *lp.ForwardRequest) (*lp.ForwardResponse, error)
 }
 
 // Sessions hands out a bearer and retries once after a 401; *session.Manager satisfies it.
@@ -251,7 +251,7 @@ func (s *Service) Send(ctx context.Context, req *lp.ForwardRequest) (*lp.Forward
 	var last session.Session
 	err := s.Sessions.Do(ctx, func(ctx context.Context, sess session.Session) error {
 		t0 := time.Now()
-		r, err := s.Gateway.Forward(ctx, sess.Domains, sess.AccountID, sess.Bearer, req)
+		r, err := s.Gateway.Forward(ctx, sess.Auth, req)
 		recordGateway(ctx, time.Since(t0)) // LivePerson's part, for GatewayLatency
 		resp, last = r, sess
 		return err

@@ -120,8 +120,8 @@ func TestHeadersReachingGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := lp.New(lp.Options{HTTPClient: srv.Client()})
-	d := lp.Domains{lp.ServiceMTLSGateway: srv.Listener.Addr().String()}
-	if _, err := c.Forward(context.Background(), d, "1", "the-bearer", req); err != nil {
+	auth := lp.Auth{AccountID: "1", Bearer: "the-bearer", Domains: lp.Domains{lp.ServiceMTLSGateway: srv.Listener.Addr().String()}}
+	if _, err := c.Forward(context.Background(), auth, req); err != nil {
 		t.Fatal(err)
 	}
 	h := <-got

@@ -27,7 +27,7 @@ type recordingGateway struct{ last *lp.ForwardRequest }
 
 var fuzzAnswer = &lp.ForwardResponse{StatusCode: 201, Header: http.Header{"Content-Type": {"application/json"}, "Set-Cookie": {"a=1", "b=2"}}, Body: []byte(`{"ok":1}`)}
 
-func (g *recordingGateway) Forward(_ context.Context, _ lp.Domains, _, _ string, r *lp.ForwardRequest) (*lp.ForwardResponse, error) {
+func (g *recordingGateway) Forward(_ context.Context, _ lp.Auth, r *lp.ForwardRequest) (*lp.ForwardResponse, error) {
 	g.last = r
 	return fuzzAnswer, nil
 }
@@ -68,7 +68,7 @@ func FuzzHandleHTTP(f *testing.F) {
 			return
 		}
 		gw := &recordingGateway{}
-		s := &Service{Gateway: gw, Sessions: staticSessions{}, Policy: Policy{DefaultServiceName: "WEBHOOKS", AllowedURLs: b.Allowed, MaxBodyBytes: 1 << 20}, Logger: quiet}
+		s := &Service{Gateway: gw, Sessions: staticSessions, Policy: Policy{DefaultServiceName: "WEBHOOKS", AllowedURLs: b.Allowed, MaxBodyBytes: 1 << 20}, Logger: quiet}
 		resp := s.HandleHTTP(context.Background(), &e)
 		if gw.last == nil {
 			var body apierr.Body

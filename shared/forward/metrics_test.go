@@ -15,30 +15,14 @@ import (
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/session"
 	"github.com/lpmtls/lpmtls/shared/testworld/emfdoc"
+	"github.com/lpmtls/lpmtls/shared/testworld/memsession"
 )
-
-// fakeSessions hands out one session and, like session.Manager, replays once after a 401.
-type fakeSessions struct {
-	source session.TokenSource
-	login  func(ctx context.Context)
-}
-
-func (f *fakeSessions) Do(ctx context.Context, fn func(context.Context, session.Session) error) error {
-	s := session.Session{AccountID: "90412233", Bearer: "b", Domains: lp.Domains{}, Source: f.source}
-	err := fn(ctx, s)
-	if lp.KindOf(err) == lp.KindAuth {
-		f.login(ctx)
-		s.Source = session.SourceLogin
-		err = fn(ctx, s)
-	}
-	return err
-}
 
 type fakeGateway struct {
 	answer func() (*lp.ForwardResponse, error)
 }
 
-func (g fakeGateway) Forward(context.Context, lp.Domains, string, string, *lp.ForwardRequest) (*lp.ForwardResponse, error) {
+func (g fakeGateway) Forward(context.Context, lp.Auth, *lp.ForwardRequest) (*lp.ForwardResponse, error) {
 	return g.answer()
 }
 
@@ -128,7 +112,8 @@ func TestHTTPMetrics(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var out bytes.Buffer
 			m := &Metrics{FunctionName: fn, Out: &out, Now: time.Now}
-			svc := &Service{Gateway: fakeGateway{c.answer}, Sessions: &fakeSessions{source: c.source, login: RecordLogin},
+			svc := &Service{Gateway: fakeGateway{c.answer}, Sessions: &memsession.Sessions{
+				Auth: lp.Auth{AccountID: "90412233", Bearer: "b", Domains: lp.Domains{}}, Source: c.source, Relogin: RecordLogin},
 				Policy: Policy{DefaultServiceName: "WEBHOOKS"}, Logger: slog.New(slog.DiscardHandler)}
 			e := &events.APIGatewayV2HTTPRequest{Headers: map[string]string{}, Body: "{}"}
 			e.RequestContext.HTTP.Method = http.MethodPost
@@ -170,7 +155,7 @@ func TestBatchDocuments(t *testing.T) {
 			src = session.SourceLogin
 		}
 		recordGateway(ctx, time.Millisecond)
-		recordSession(ctx, session.Session{AccountID: "1", Source: src})
+		recordSession(ctx, session.Session{Auth: lp.Auth{AccountID: "1"}, Source: src})
 	}
 	var out bytes.Buffer
 	for _, d := range m.Documents(inv, "sqs") {

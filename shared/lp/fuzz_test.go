@@ -198,7 +198,7 @@ func FuzzCheckMappings(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		status = fuzzStatus(status)
 		c.set(status, body)
-		out, err := lp.c.CheckMappings(context.Background(), lp.d, "90412233", testBearer, pairs)
+		out, err := lp.c.CheckMappings(context.Background(), lp.auth("90412233"), pairs)
 		if err != nil {
 			checkAPIKind(t, typedError(t, err, testBearer), status)
 			return
@@ -256,7 +256,7 @@ func FuzzListCertificates(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		status = fuzzStatus(status)
 		c.set(status, body)
-		out, err := lp.c.ListCertificates(context.Background(), lp.d, "90412233", testBearer)
+		out, err := lp.c.ListCertificates(context.Background(), lp.auth("90412233"))
 		if err != nil {
 			checkAPIKind(t, typedError(t, err, testBearer), status)
 			return

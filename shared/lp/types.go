@@ -30,6 +30,26 @@ func (d Domains) Host(service string) (string, error) {
 	return "", &Error{Kind: KindDiscovery, Op: "csds", Message: "CSDS has no domain for service " + service}
 }
 
+// Auth is who a call speaks for: the account, the hosts CSDS gave it, and the bearer
+// LivePerson issued for it. The session layer produces it; the Bearer is a secret.
+type Auth struct {
+	AccountID string
+	Bearer    string
+	Domains   Domains
+}
+
+// check is the precondition of the JSON API calls: the account is named and the bearer
+// can be sent as a header value.
+func (a Auth) check(op string) error {
+	if a.AccountID == "" {
+		return badRequest(op, "account id is empty")
+	}
+	if a.Bearer == "" || !validHeaderValue(a.Bearer) {
+		return badRequest(op, "bearer is empty or not a valid header value")
+	}
+	return nil
+}
+
 // AuthMethod says how a Bearer is obtained.
 type AuthMethod string
 
