@@ -45,9 +45,9 @@ type Config struct {
 	OAuth2Version  string // LP_OAUTH2_VERSION
 	ServiceName    string // LP_SERVICE_NAME
 
-	AllowedURLs        []string // FORWARD_ALLOWED_URLS
-	MaxBodyBytes       int      // FORWARD_MAX_BODY_BYTES
-	ForwardConcurrency int      // FORWARD_CONCURRENCY
+	AllowedURLs        allowlist.List // FORWARD_ALLOWED_URLS, parsed once here
+	MaxBodyBytes       int            // FORWARD_MAX_BODY_BYTES
+	ForwardConcurrency int            // FORWARD_CONCURRENCY
 
 	ResultsQueueURL    string // RESULTS_QUEUE_URL
 	DeadLetterQueueURL string // DLQ_URL
@@ -269,11 +269,12 @@ func Load(getenv func(string) string) (*Config, error) {
 			}
 			// The same form rules as a target, so an entry can only name what a target
 			// can match.
-			if _, err := allowlist.ParseEntry(p); err != nil {
+			e, err := allowlist.ParseEntry(p)
+			if err != nil {
 				l.fail("FORWARD_ALLOWED_URLS", "entry %d %s", i+1, err.Error())
 				continue
 			}
-			c.AllowedURLs = append(c.AllowedURLs, p)
+			c.AllowedURLs = append(c.AllowedURLs, e)
 		}
 	}
 	c.MaxBodyBytes = l.integer("FORWARD_MAX_BODY_BYTES", DefaultMaxBodyBytes, 1, math.MaxInt)

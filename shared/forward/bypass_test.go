@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/lpmtls/lpmtls/shared/allowlist"
 	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/testworld/memsession"
@@ -50,7 +51,7 @@ func bypassEvent(url string, headers map[string]string, override, service string
 func TestBypassTableRefused(t *testing.T) {
 	b := testenv.LoadBypass(t, bypassOrigin)
 	gw := &countingGateway{}
-	s := &Service{Gateway: gw, Sessions: staticSessions, Policy: Policy{DefaultServiceName: "WEBHOOKS", AllowedURLs: b.Allowed}}
+	s := &Service{Gateway: gw, Sessions: staticSessions, Policy: Policy{DefaultServiceName: "WEBHOOKS", AllowedURLs: allowlist.MustParse(b.Allowed...)}}
 	for _, a := range b.Refused {
 		t.Run(a.Name, func(t *testing.T) {
 			r := s.HandleHTTP(context.Background(), bypassEvent(a.URL, a.Headers, a.Override, a.ServiceName))

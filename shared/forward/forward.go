@@ -31,8 +31,8 @@ type Sessions interface {
 // Policy holds the rules every forward obeys.
 type Policy struct {
 	DefaultServiceName string
-	// AllowedURLs are URL prefixes; empty means any https URL.
-	AllowedURLs  []string
+	// AllowedURLs is FORWARD_ALLOWED_URLS as config parsed it; empty means any https URL.
+	AllowedURLs  allowlist.List
 	MaxBodyBytes int
 }
 
@@ -144,15 +144,8 @@ func (p Policy) checkTargetURL(raw string) error {
 	if err != nil {
 		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidForwardURL, "the target URL %s", err.Error())
 	}
-	if len(p.AllowedURLs) == 0 {
+	if p.AllowedURLs.Allows(t) {
 		return nil
-	}
-	// An entry that does not parse matches nothing; config.Load refuses such entries at
-	// init, so only a hand-built Policy can hold one.
-	for _, raw := range p.AllowedURLs {
-		if e, err := allowlist.ParseEntry(raw); err == nil && e.Allows(t) {
-			return nil
-		}
 	}
 	return apierr.Input(http.StatusForbidden, apierr.CodeURLNotAllowed, "the target URL is not in FORWARD_ALLOWED_URLS")
 }

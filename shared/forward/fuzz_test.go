@@ -68,7 +68,7 @@ func FuzzHandleHTTP(f *testing.F) {
 			return
 		}
 		gw := &recordingGateway{}
-		s := &Service{Gateway: gw, Sessions: staticSessions, Policy: Policy{DefaultServiceName: "WEBHOOKS", AllowedURLs: b.Allowed, MaxBodyBytes: 1 << 20}, Logger: quiet}
+		s := &Service{Gateway: gw, Sessions: staticSessions, Policy: Policy{DefaultServiceName: "WEBHOOKS", AllowedURLs: list, MaxBodyBytes: 1 << 20}, Logger: quiet}
 		resp := s.HandleHTTP(context.Background(), &e)
 		if gw.last == nil {
 			var body apierr.Body

@@ -8,13 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lpmtls/lpmtls/shared/allowlist"
 	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/forward"
 )
 
 var testPolicy = forward.Policy{
 	DefaultServiceName: "WEBHOOKS",
-	AllowedURLs:        []string{"https://hooks.example.com"},
+	AllowedURLs:        allowlist.MustParse("https://hooks.example.com"),
 	MaxBodyBytes:       1 << 20,
 }
 
