@@ -21,8 +21,6 @@ import (
 	"github.com/lpmtls/lpmtls/shared/obs"
 )
 
-var serviceNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`)
-
 // Config holds every setting. Zero values never reach callers: Load fills defaults.
 type Config struct {
 	SecretID string // LP_SECRET_ID
@@ -252,7 +250,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.OAuth2Version = l.str("LP_OAUTH2_VERSION", DefaultOAuth2Version)
 	l.mtls(c)
 	c.ServiceName = l.str("LP_SERVICE_NAME", DefaultServiceName)
-	if !serviceNameRE.MatchString(c.ServiceName) {
+	if !lp.ValidServiceName(c.ServiceName) {
 		// Checked here as well as per request: a bad default would fail every forward
 		// that names no service.
 		l.fail("LP_SERVICE_NAME", "must be 1 to 100 letters, digits, '_', '-' or '.'")

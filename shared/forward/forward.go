@@ -13,6 +13,7 @@ import (
 
 	"github.com/lpmtls/lpmtls/shared/allowlist"
 	"github.com/lpmtls/lpmtls/shared/apierr"
+	"github.com/lpmtls/lpmtls/shared/headers"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/obs"
 	"github.com/lpmtls/lpmtls/shared/session"
@@ -97,7 +98,7 @@ func (p Policy) Validate(in Input) (*lp.ForwardRequest, error) {
 	if service == "" {
 		service = p.DefaultServiceName
 	}
-	if !validToken(service) {
+	if !lp.ValidServiceName(service) {
 		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
 			"LP-service-name must be 1 to 100 letters, digits, '_', '-' or '.'")
 	}
@@ -156,58 +157,22 @@ func (p Policy) checkTargetURL(raw string) error {
 // is the caller's 400 and never a half-built call.
 func checkHeaders(h http.Header, override string) error {
 	for k, vs := range h {
-		if !validHeaderName(k) {
+		if !headers.ValidName(k) {
 			return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
 				"a header name is not an HTTP token (letters, digits and !#$%%&'*+-.^_`|~)")
 		}
 		for _, v := range vs {
-			if !validHeaderValue(v) {
+			if !headers.ValidValue(v) {
 				return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
 					"header %s has a control character (CR, LF, NUL, ...) in its value", k)
 			}
 		}
 	}
-	if !validHeaderValue(override) {
+	if !headers.ValidValue(override) {
 		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
 			"LP-authorization-override must be a single line without control characters")
 	}
 	return nil
-}
-
-// validHeaderName is RFC 9110's token, as net/http checks it.
-func validHeaderName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue allows any byte but the controls other than tab (RFC 9110 field-value).
-func validHeaderValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func validToken(s string) bool {
-	if s == "" || len(s) > 100 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // endToEnd is the caller's headers, canonically keyed, without droppedHeaders.

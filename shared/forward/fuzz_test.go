@@ -18,6 +18,7 @@ import (
 	"github.com/lpmtls/lpmtls/shared/allowlist"
 	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/apigw"
+	"github.com/lpmtls/lpmtls/shared/headers"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
@@ -90,7 +91,7 @@ func FuzzHandleHTTP(f *testing.F) {
 		}
 		// Nothing that could split a header.
 		for k, vs := range req.Header {
-			if !validHeaderName(k) {
+			if !headers.ValidName(k) {
 				t.Fatalf("header name %q forwarded", k)
 			}
 			for _, v := range vs {
@@ -99,7 +100,7 @@ func FuzzHandleHTTP(f *testing.F) {
 				}
 			}
 		}
-		if strings.ContainsAny(req.AuthorizationOverride, "\r\n\x00") || !validToken(req.ServiceName) {
+		if strings.ContainsAny(req.AuthorizationOverride, "\r\n\x00") || !lp.ValidServiceName(req.ServiceName) {
 			t.Fatalf("override %q / service %q forwarded", req.AuthorizationOverride, req.ServiceName)
 		}
 		// What came in goes out.

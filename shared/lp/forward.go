@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/lpmtls/lpmtls/shared/hopbyhop"
+	"github.com/lpmtls/lpmtls/shared/headers"
 )
 
 // Gateway header names (canonical form; HTTP header names are case-insensitive).
@@ -47,7 +47,7 @@ func (c *Client) Forward(ctx context.Context, auth Auth, r *ForwardRequest) (*Fo
 		{"bearer", auth.Bearer}, {"target URL", r.URL}, {"service name", r.ServiceName},
 		{"authorization override", r.AuthorizationOverride},
 	} {
-		if !validHeaderValue(f.v) {
+		if !headers.ValidValue(f.v) {
 			return nil, badRequest(op, f.name+" is not a valid header value")
 		}
 	}
@@ -115,7 +115,7 @@ func (c *Client) Forward(ctx context.Context, auth Auth, r *ForwardRequest) (*Fo
 			Header: errorHeader(resp.Header), Body: clipBody(body)}
 		return nil, forwardError(e, resp.Header, auth.Bearer, r)
 	}
-	hopbyhop.Strip(resp.Header)
+	headers.StripHopByHop(resp.Header)
 	return &ForwardResponse{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
 
@@ -205,9 +205,9 @@ func forwardMessage(e *Error, h http.Header) string {
 // sent); several or an empty one keep the default.
 func copyRequestHeaders(dst, src http.Header) error {
 	var userAgent []string
-	connListed := hopbyhop.Named(src)
+	connListed := headers.ConnectionListed(src)
 	for k, vs := range src {
-		if !validHeaderName(k) {
+		if !headers.ValidName(k) {
 			return badRequest("forward", "a header name is not valid")
 		}
 		ck := textproto.CanonicalMIMEHeaderKey(k)
@@ -215,7 +215,7 @@ func copyRequestHeaders(dst, src http.Header) error {
 			continue
 		}
 		for _, v := range vs {
-			if !validHeaderValue(v) {
+			if !headers.ValidValue(v) {
 				return badRequest("forward", "header "+ck+" has an invalid value")
 			}
 		}
@@ -236,7 +236,7 @@ func skipRequestHeader(ck string) bool {
 	case "Host", "Content-Length", "Authorization":
 		return true
 	}
-	return hopbyhop.Is(ck) || (len(ck) >= 3 && strings.EqualFold(ck[:3], "lp-"))
+	return headers.HopByHop(ck) || (len(ck) >= 3 && strings.EqualFold(ck[:3], "lp-"))
 }
 
 // readWhole reads a body in one allocation when its length is known.

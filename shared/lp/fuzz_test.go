@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/lpmtls/lpmtls/shared/headers"
 )
 
 // The parsers of LivePerson's answers, fuzzed through the real client over TLS: the
@@ -237,7 +239,7 @@ func checkToken(t *testing.T, tok Token, want string) {
 	if tok.Bearer == "" || tok.Bearer != want {
 		t.Fatalf("bearer %q, answer says %q", tok.Bearer, want)
 	}
-	if !validHeaderValue(tok.Bearer) {
+	if !headers.ValidValue(tok.Bearer) {
 		t.Fatalf("bearer %q cannot be sent in an Authorization header", tok.Bearer)
 	}
 	if !tok.ExpiresAt.After(fixedNow) {

@@ -149,3 +149,18 @@ func TestCheckMappingsErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestValidServiceName(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want bool
+	}{
+		{"WEBHOOKS", true}, {"idp_2.v-1", true}, {strings.Repeat("a", 100), true},
+		{"", false}, {strings.Repeat("a", 101), false}, {"WEB HOOKS", false}, {"a/b", false},
+		{"Ümlaut", false}, {"a\r\nb", false}, {"a:b", false},
+	} {
+		if got := ValidServiceName(tt.name); got != tt.want {
+			t.Errorf("ValidServiceName(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/lpmtls/lpmtls/shared/headers"
 )
 
 // CSDS service names (case-sensitive, as LivePerson spells them).
@@ -44,10 +46,26 @@ func (a Auth) check(op string) error {
 	if a.AccountID == "" {
 		return badRequest(op, "account id is empty")
 	}
-	if a.Bearer == "" || !validHeaderValue(a.Bearer) {
+	if a.Bearer == "" || !headers.ValidValue(a.Bearer) {
 		return badRequest(op, "bearer is empty or not a valid header value")
 	}
 	return nil
+}
+
+// ValidServiceName is the form lpmtls accepts for a gateway service name (the
+// LP-Service-Name header and LP_SERVICE_NAME): 1 to 100 ASCII letters, digits, '_', '-'
+// or '.', which no header or URL can read two ways.
+func ValidServiceName(s string) bool {
+	if s == "" || len(s) > 100 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // AuthMethod says how a Bearer is obtained.
