@@ -29,7 +29,7 @@ func (g fakeGateway) Forward(context.Context, lp.Auth, *lp.ForwardRequest) (*lp.
 func TestOutcomeOf(t *testing.T) {
 	for _, c := range []struct {
 		ae   *apierr.Error
-		want string
+		want Outcome
 	}{
 		{nil, OutcomeDelivered},
 		{apierr.Input(400, apierr.CodeMissingForwardURL, "x"), OutcomeClientError},
@@ -81,10 +81,10 @@ func TestHTTPMetrics(t *testing.T) {
 	ok := func() (*lp.ForwardResponse, error) {
 		return &lp.ForwardResponse{StatusCode: 200, Body: []byte("ok")}, nil
 	}
-	base := func(outcome string, extra map[string]float64) map[string]float64 {
+	base := func(outcome Outcome, extra map[string]float64) map[string]float64 {
 		m := map[string]float64{
 			key(MetricLatency): 1, key(MetricLogins): 0,
-			key(MetricForwards, DimensionOutcome, outcome): 1, key(MetricForwards): 1,
+			key(MetricForwards, DimensionOutcome, string(outcome)): 1, key(MetricForwards): 1,
 		}
 		for k, v := range extra {
 			m[k] = v
@@ -171,8 +171,8 @@ func TestBatchDocuments(t *testing.T) {
 		return emfdoc.Series{Namespace: "ns", Name: metric, Dimensions: pairs(append([]string{DimensionFunction, "f"}, dims...))}.Key()
 	}
 	for key, want := range map[string]float64{
-		k(MetricForwards): 10, k(MetricForwards, DimensionOutcome, OutcomeDelivered): 7,
-		k(MetricForwards, DimensionOutcome, OutcomeTransient): 2, k(MetricForwards, DimensionOutcome, OutcomeClientError): 1,
+		k(MetricForwards): 10, k(MetricForwards, DimensionOutcome, string(OutcomeDelivered)): 7,
+		k(MetricForwards, DimensionOutcome, string(OutcomeTransient)): 2, k(MetricForwards, DimensionOutcome, string(OutcomeClientError)): 1,
 		k(MetricErrors, DimensionErrorCode, "liveperson_throttled"): 2, k(MetricErrors, DimensionErrorCode, apierr.CodeInvalidJSON): 1,
 		k(MetricLogins): 1, k(MetricLatency): 1, k(MetricGatewayLatency): 1,
 		k(MetricTokenSource, DimensionSource, "memory"): 8, k(MetricTokenSource, DimensionSource, "login"): 1,

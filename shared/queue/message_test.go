@@ -85,7 +85,7 @@ func TestParseAndValidate(t *testing.T) {
 					t.Errorf("message %q does not name %s", ae.Message, c)
 				}
 			}
-			if out, _ := Classify(nil, err); out != Permanent {
+			if out, _ := Classify(nil, err); out != forward.OutcomePermanent {
 				t.Errorf("outcome %s, want permanent", out)
 			}
 		})
