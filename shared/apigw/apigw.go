@@ -16,7 +16,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/lpmtls/lpmtls/shared/hopbyhop"
+	"github.com/lpmtls/lpmtls/shared/headers"
 )
 
 // Request is an HTTP API v2 event reduced to what an HTTP handler needs.
@@ -36,7 +36,7 @@ type Request struct {
 
 // FromV2 converts an HTTP API v2 event. The only failure is a body flagged as base64
 // that does not decode, which the caller should answer with 400. Hop-by-hop headers are
-// kept: call hopbyhop.Strip before forwarding them.
+// kept: call headers.StripHopByHop before forwarding them.
 func FromV2(e *events.APIGatewayV2HTTPRequest) (*Request, error) {
 	r := &Request{
 		Method:    e.RequestContext.HTTP.Method,
@@ -87,10 +87,10 @@ func ToV2(r *Response) events.APIGatewayV2HTTPResponse {
 	return reply.Event()
 }
 
-// v2Headers applies ToV2's header rules; headers is never nil.
-func v2Headers(h http.Header) (headers map[string]string, cookies []string) {
-	headers = make(map[string]string, len(h))
-	named := hopbyhop.Named(h)
+// v2Headers applies ToV2's header rules; out is never nil.
+func v2Headers(h http.Header) (out map[string]string, cookies []string) {
+	out = make(map[string]string, len(h))
+	named := headers.ConnectionListed(h)
 	for k, v := range h {
 		if len(v) == 0 {
 			continue
@@ -99,21 +99,21 @@ func v2Headers(h http.Header) (headers map[string]string, cookies []string) {
 		case strings.EqualFold(k, "Set-Cookie"):
 			cookies = append(cookies, v...)
 			continue
-		case strings.EqualFold(k, "Content-Length"), hopbyhop.Is(k):
+		case strings.EqualFold(k, "Content-Length"), headers.HopByHop(k):
 			continue
 		}
 		if named[http.CanonicalHeaderKey(k)] {
 			continue
 		}
 		ck := http.CanonicalHeaderKey(k)
-		if prev, ok := headers[ck]; ok {
+		if prev, ok := out[ck]; ok {
 			// Two spellings of one key in a hand-built map: merge rather than lose one.
-			headers[ck] = prev + ", " + strings.Join(v, ", ")
+			out[ck] = prev + ", " + strings.Join(v, ", ")
 		} else {
-			headers[ck] = strings.Join(v, ", ")
+			out[ck] = strings.Join(v, ", ")
 		}
 	}
-	return headers, cookies
+	return out, cookies
 }
 
 // EncodeBody is API Gateway's rule for a body in a JSON event or response: a string when
