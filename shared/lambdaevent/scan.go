@@ -34,17 +34,6 @@ func (s *scanner) ws() {
 	}
 }
 
-// document checks that the whole input is one JSON value with only whitespace around it.
-func (s *scanner) document() (span, bool) {
-	s.ws()
-	v, ok := s.value()
-	if !ok {
-		return v, false
-	}
-	s.ws()
-	return v, s.i == len(s.b)
-}
-
 // value skips one value; s.i is at its first byte.
 func (s *scanner) value() (span, bool) {
 	start := s.i
