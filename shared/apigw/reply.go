@@ -7,7 +7,8 @@ import (
 	"unsafe"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/lpmtls/lpmtls/shared/jsonstr"
 )
 
 // Reply is an HTTP API v2 response whose body is still the handler's bytes. AppendJSON
@@ -85,9 +86,9 @@ func (r *Reply) AppendJSON(dst []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendQuoted(b, k)
+			b = jsonstr.Append(b, k)
 			b = append(b, ':')
-			b = appendQuoted(b, r.Headers[k])
+			b = jsonstr.Append(b, r.Headers[k])
 		}
 		b = append(b, '}')
 	}
@@ -97,7 +98,7 @@ func (r *Reply) AppendJSON(dst []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendQuoted(b, c)
+			b = jsonstr.Append(b, c)
 		}
 		b = append(b, ']')
 	}
@@ -107,7 +108,7 @@ func (r *Reply) AppendJSON(dst []byte) []byte {
 	b = append(b, `,"body":`...)
 	if !r.Base64 || r.encoded {
 		b = slices.Grow(b, len(r.Body)+3)
-		b = appendQuoted(b, r.Body)
+		b = jsonstr.Append(b, r.Body)
 		return append(b, '}')
 	}
 	n := base64.StdEncoding.EncodedLen(len(r.Body))
@@ -116,11 +117,4 @@ func (r *Reply) AppendJSON(dst []byte) []byte {
 	base64.StdEncoding.Encode(b[len(b):len(b)+n], r.Body)
 	b = b[:len(b)+n]
 	return append(b, '"', '}')
-}
-
-// appendQuoted writes s as a JSON string; invalid UTF-8 becomes U+FFFD, as
-// encoding/json writes it.
-func appendQuoted[T ~[]byte | ~string](b []byte, s T) []byte {
-	b, _ = jsontext.AppendQuote(b, s)
-	return b
 }
