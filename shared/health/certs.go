@@ -139,8 +139,9 @@ func (c *Checker) certificateDocuments(s Summary, now time.Time) []EMF {
 			continue
 		}
 		d := c.baseDocument(now, "certificate expiry metric")
-		d.DimensionSets = [][]string{{DimensionAccount, DimensionCertificate}}
-		d.Dimensions = map[string]string{DimensionAccount: s.AccountID, DimensionCertificate: it.Name}
+		d.DimensionSets = [][]string{{DimensionFunction, DimensionAccount, DimensionCertificate}}
+		d.Dimensions[DimensionAccount] = s.AccountID
+		d.Dimensions[DimensionCertificate] = it.Name
 		d.Metrics = []Metric{{Name: MetricDaysToExpiry, Value: *it.DaysToExpiry}}
 		d.Properties["certificateId"] = string(it.ID)
 		d.Properties["status"] = it.Status

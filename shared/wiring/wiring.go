@@ -33,6 +33,8 @@ type Deps struct {
 	Logger   *slog.Logger
 	LP       *lp.Client
 	Sessions *session.Manager
+	// Params is the SSM cache tier; nil when no cache prefix is configured.
+	Params *paramstore.Store
 	// AWS is the loaded SDK configuration; zero when no AWS service is used.
 	AWS aws.Config
 	// account is the account of the credentials last read (see AccountID).
@@ -102,7 +104,8 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Deps, error) {
 	}
 	var store session.ParameterStore
 	if cfg.CachePrefix != "" {
-		store = paramstore.New(ssm.NewFromConfig(d.AWS), cfg.CacheKMSKeyID)
+		d.Params = paramstore.New(ssm.NewFromConfig(d.AWS), cfg.CacheKMSKeyID)
+		store = d.Params
 	}
 	d.Sessions = session.New(session.Options{
 		LP:            d.LP,
