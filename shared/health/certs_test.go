@@ -105,7 +105,7 @@ func splitDocs(t *testing.T, out string) runDocs {
 			continue
 		}
 		cw := d.AWS.CloudWatchMetrics[0]
-		if !reflect.DeepEqual(cw.Dimensions, [][]string{{DimensionAccount, DimensionCertificate}}) ||
+		if !reflect.DeepEqual(cw.Dimensions, [][]string{{DimensionFunction, DimensionAccount, DimensionCertificate}}) ||
 			len(cw.Metrics) != 1 || cw.Metrics[0].Name != MetricDaysToExpiry {
 			t.Fatalf("certificate document %s", line)
 		}
@@ -207,7 +207,7 @@ func TestExpiryWatchLive(t *testing.T) {
 		t.Fatalf("calls: lists +%d, mapping checks +%d, logins +%d; want one each (the two calls share the login)",
 			after.CertificateLists-before.CertificateLists, after.Mappings-before.Mappings, after.Logins-before.Logins)
 	}
-	docs.account.check(t, DefaultNamespace, [][]string{{DimensionAccount}, {}}, map[string]float64{
+	docs.account.check(t, DefaultNamespace, [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}, map[string]float64{
 		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 1, MetricUnavailable: 1})
 	if docs.account.Root[DimensionAccount] != acct || docs.account.Root["certificates"] != 3.0 ||
 		docs.account.Root["certExpiryWarningDays"] != 30.0 || docs.account.Root["certificatesExpiryUnknown"] != 0.0 {
@@ -269,7 +269,7 @@ func TestExpiryWatchUnknownExpiry(t *testing.T) {
 	if len(docs.certs) != 0 {
 		t.Fatalf("documents for certificates of unknown expiry: %v", keys(docs.certs))
 	}
-	docs.account.check(t, DefaultNamespace, [][]string{{DimensionAccount}, {}}, map[string]float64{
+	docs.account.check(t, DefaultNamespace, [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}, map[string]float64{
 		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0})
 	if docs.account.Root["certificatesExpiryUnknown"] != 2.0 || sum.Certificates.ExpiryUnknown != 2 {
 		t.Fatalf("unknown expiry not counted: %v", docs.account.Root)
@@ -326,7 +326,7 @@ func TestExpiryWatchIndependent(t *testing.T) {
 			}
 			l := newLive(t, env, vars)
 			sum, docs := l.run(t)
-			docs.account.check(t, DefaultNamespace, [][]string{{DimensionAccount}, {}}, c.want)
+			docs.account.check(t, DefaultNamespace, [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}, c.want)
 			if docs.account.Root[DimensionAccount] != acct || sum.AccountID != acct {
 				t.Fatalf("AccountId %v, summary account %q; want %s", docs.account.Root[DimensionAccount], sum.AccountID, acct)
 			}
@@ -352,7 +352,7 @@ func TestFailureWithoutAccount(t *testing.T) {
 	env := testenv.New(t)
 	l := newLive(t, env, map[string]string{"LP_SECRET_ID": "lpmtls/test/no-such-secret"})
 	sum, docs := l.run(t)
-	docs.account.check(t, DefaultNamespace, [][]string{{}}, map[string]float64{MetricFailed: 1})
+	docs.account.check(t, DefaultNamespace, [][]string{{DimensionFunction}}, map[string]float64{MetricFailed: 1})
 	if sum.AccountID != "" || !sum.Failed || !sum.Certificates.Failed || len(docs.certs) != 0 {
 		t.Fatalf("summary %+v", sum)
 	}
@@ -368,7 +368,7 @@ func TestExpiryWatchOff(t *testing.T) {
 	if n := env.Sim.Counts().CertificateLists - before.CertificateLists; n != 0 || sum.Certificates != nil || len(docs.certs) != 0 {
 		t.Fatalf("%d list calls, summary %+v", n, sum.Certificates)
 	}
-	docs.account.check(t, DefaultNamespace, [][]string{{DimensionAccount}, {}},
+	docs.account.check(t, DefaultNamespace, [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}},
 		map[string]float64{MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0})
 	if _, ok := docs.account.Root["certExpiryWarningDays"]; ok {
 		t.Fatal("watch settings reported while it is off")
@@ -393,7 +393,7 @@ func TestBadTargetsStillWatchCertificates(t *testing.T) {
 		t.Fatalf("calls %+v", n)
 	}
 	docs := splitDocs(t, l.out.String())
-	docs.account.check(t, DefaultNamespace, [][]string{{DimensionAccount}, {}},
+	docs.account.check(t, DefaultNamespace, [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}},
 		map[string]float64{MetricFailed: 1, MetricExpiringSoon: 1, MetricUnavailable: 0})
 	if docs.days(t, "brand-hooks-2026") > 10 {
 		t.Fatal("days")
