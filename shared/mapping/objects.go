@@ -9,7 +9,7 @@ import (
 
 // ObjectLister is the part of *lp.Client that reads the account's mapping objects.
 type ObjectLister interface {
-	ListMappingObjects(ctx context.Context, d lp.Domains, accountID, bearer string) ([]lp.MappingObject, string, error)
+	ListMappingObjects(ctx context.Context, auth lp.Auth) ([]lp.MappingObject, string, error)
 	ServiceName(id string) string
 }
 
@@ -28,7 +28,7 @@ func (o *Objects) Enabled(ctx context.Context) (pairs []lp.Mapping, unnamed []st
 	var objs []lp.MappingObject
 	err = o.Sessions.Do(ctx, func(ctx context.Context, s session.Session) error {
 		var lerr error
-		objs, _, lerr = o.LP.ListMappingObjects(ctx, s.Domains, s.AccountID, s.Bearer)
+		objs, _, lerr = o.LP.ListMappingObjects(ctx, s.Auth)
 		return lerr
 	})
 	if err != nil {
