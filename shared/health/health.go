@@ -191,7 +191,11 @@ func (c *Checker) Handle(ctx context.Context, input json.RawMessage) (any, error
 			"targets", len(targets), "source", source, "code", ae.Code, "error", merr.Error())
 	case skip != nil:
 		sum.Skipped = skip.reason
-		log.Log(ctx, skip.level, "mapping health check skipped: "+skip.reason+"; the certificate expiry watch runs alone",
+		alone := "; the certificate expiry watch runs alone"
+		if c.Certificates == nil {
+			alone = "; the certificate expiry watch is off, so the run checks nothing"
+		}
+		log.Log(ctx, skip.level, "mapping health check skipped: "+skip.reason+alone,
 			append([]any{"source", source}, skip.attrs...)...)
 	default:
 		sum.AccountID, sum.Results = res.AccountID, res.Mappings
