@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lpmtls/lpmtls/shared/certificates"
 	"github.com/lpmtls/lpmtls/shared/config"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/mtlsconf"
@@ -68,8 +69,9 @@ var commands = []*command{
 		path: "certs list", summary: "list the account's certificates with their expiry",
 		usage: "[-o table|json] [-f mtls.yaml | --state PATH]",
 		help: "Days left is counted from now to the expiry LivePerson reports. Where it reports none, the\n" +
-			"expiry apply read from the p12 and recorded in its state file is shown (marked *), if a\n" +
-			"state file is named by -f (the one beside that file) or --state; otherwise \"unknown\".",
+			"expiry apply read from the p12 is shown: from its record in SSM (marked *) when\n" +
+			"LP_CACHE_PARAMETER_PREFIX is set, else from the state file named by -f (the one beside that\n" +
+			"file) or --state (marked +); otherwise \"unknown\".",
 		flags: certsListFlags,
 	},
 	{
@@ -107,7 +109,9 @@ var commands = []*command{
 		help: "Runs the steps plan shows, certificates first, and stops at the first failure, saying what\n" +
 			"was done and what was not; running it again finishes the job. A second apply changes nothing.\n" +
 			"Nothing is ever deleted. The state file records what was uploaded (ids and SHA-256 of the\n" +
-			"certificates, no secret); it is only needed where LivePerson does not report expiry dates.",
+			"certificates, no secret); it is only needed where LivePerson does not report expiry dates.\n" +
+			"With LP_CACHE_PARAMETER_PREFIX set, each certificate's expiry and fingerprint is also\n" +
+			"recorded in SSM under that prefix, where the scheduled expiry watch reads it.",
 		flags: declarativeFlags(true),
 	},
 }
@@ -265,6 +269,9 @@ type runner struct {
 	lp     *lp.Client
 	remote *mtlsconf.Remote
 	hc     *http.Client
+	// records is where apply records expiries for the scheduled watch; nil without
+	// LP_CACHE_PARAMETER_PREFIX.
+	records *certificates.Records
 }
 
 func (r *runner) commonFlags(fs *flag.FlagSet) {
@@ -316,6 +323,9 @@ func (r *runner) connect(ctx context.Context) (*mtlsconf.Remote, error) {
 		retry = *r.env.Retry
 	}
 	r.cfg, r.lp = cfg, deps.LP
+	if deps.Params != nil {
+		r.records = &certificates.Records{Store: deps.Params, Prefix: cfg.CachePrefix}
+	}
 	r.remote = &mtlsconf.Remote{LP: deps.LP, Sessions: deps.Sessions, Retry: retry, Logger: logger}
 	return r.remote, nil
 }

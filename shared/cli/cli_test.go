@@ -413,11 +413,11 @@ func TestCertsListFillsUnreportedExpiryFromState(t *testing.T) {
 		t.Fatalf("without a state file: %+v", r)
 	}
 	r := w.run("certs", "list", "-f", cfg)
-	if r.code != 0 || !strings.Contains(r.stdout, "*  45") || !strings.Contains(r.stdout, "read from the p12") {
+	if r.code != 0 || !strings.Contains(r.stdout, "+  45") || !strings.Contains(r.stdout, "read from the p12") {
 		t.Fatalf("with the state file: %+v", r)
 	}
 	r = w.run("certs", "list", "-f", cfg, "-o", "json")
-	if r.code != 0 || !strings.Contains(r.stdout, `"expirySource": "p12"`) || !strings.Contains(r.stdout, `"daysLeft": 45`) {
+	if r.code != 0 || !strings.Contains(r.stdout, `"expirySource": "state-file"`) || !strings.Contains(r.stdout, `"daysLeft": 45`) {
 		t.Fatalf("json: %+v", r)
 	}
 }

@@ -67,11 +67,12 @@ func (r *runner) declarative(ctx context.Context, path, statePath string, apply 
 	if plan.Empty() {
 		fmt.Fprintf(out, "No changes: account %s matches %s (%d unchanged).\n", plan.AccountID, path, len(plan.Unchanged))
 		if apply {
-			// Records certificates in sync that the state file did not know yet.
-			a := &mtlsconf.Applier{Remote: remote, State: state, StatePath: statePath, Now: r.env.Now}
-			if o, _ := a.Apply(ctx, plan, st, local); o != nil && o.StateErr != nil {
+			// Records certificates in sync that the state file or SSM did not know yet.
+			o, _ := r.applier(remote, state, statePath, nil).Apply(ctx, plan, st, local)
+			if o != nil && o.StateErr != nil {
 				fmt.Fprintf(r.env.Stderr, "warning: %v\n", o.StateErr)
 			}
+			r.reportRecords(plan.AccountID, st, local, o)
 		}
 		return nil
 	}
@@ -87,16 +88,51 @@ func (r *runner) declarative(ctx context.Context, path, statePath string, apply 
 		return nil
 	}
 	fmt.Fprintf(out, "Applying to account %s: %s.\n", plan.AccountID, plan.Summary())
-	a := &mtlsconf.Applier{Remote: remote, State: state, StatePath: statePath, Progress: r.stepPrinter(), Now: r.env.Now}
-	o, err := a.Apply(ctx, plan, st, local)
+	o, err := r.applier(remote, state, statePath, r.stepPrinter()).Apply(ctx, plan, st, local)
 	if o != nil && o.StateErr != nil {
 		fmt.Fprintf(r.env.Stderr, "warning: the changes were made but %v\n", o.StateErr)
 	}
+	r.reportRecords(plan.AccountID, st, local, o)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "Applied %d change(s) in %d LivePerson call(s).\n", len(o.Done), remote.Calls)
 	return nil
+}
+
+func (r *runner) applier(remote *mtlsconf.Remote, state *mtlsconf.StateFile, statePath string, p mtlsconf.Progress) *mtlsconf.Applier {
+	a := &mtlsconf.Applier{Remote: remote, State: state, StatePath: statePath, Progress: p, Now: r.env.Now}
+	if r.records != nil { // a nil *Records in the interface would not read as nil
+		a.Records = r.records
+	}
+	return a
+}
+
+// reportRecords says what apply recorded in SSM for the scheduled expiry watch, and
+// warns when the watch will be blind to a certificate: LivePerson reports no expiry for
+// it and no record could be written.
+func (r *runner) reportRecords(account string, st *mtlsconf.State, local []*mtlsconf.LocalCert, o *mtlsconf.Outcome) {
+	if o == nil {
+		return
+	}
+	if len(o.Recorded) > 0 {
+		fmt.Fprintf(r.env.Stdout, "Recorded the expiry of %d certificate(s) for the scheduled expiry watch under %s/%s/certificates/.\n",
+			len(o.Recorded), r.cfg.CachePrefix, account)
+	}
+	if o.RecordErr != nil {
+		fmt.Fprintf(r.env.Stderr, "warning: the expiry could not be recorded in SSM (%v); where LivePerson reports none, the "+
+			"scheduled expiry watch counts the certificate in CertificatesExpiryUnknown: run apply again\n", o.RecordErr)
+	}
+	if r.records != nil {
+		return
+	}
+	for _, lc := range local {
+		if c := st.CertByName(lc.Spec.Name); c != nil && c.ExpiresAt.IsZero() {
+			fmt.Fprintf(r.env.Stderr, "warning: LivePerson reports no expiry for certificate %s and LP_CACHE_PARAMETER_PREFIX "+
+				"is not set, so apply recorded none: the scheduled expiry watch counts it in CertificatesExpiryUnknown "+
+				"(set the variable to the stack's CacheParameterPrefix and apply again)\n", lc.Spec.Name)
+		}
+	}
 }
 
 func mark(a mtlsconf.Action) string {
