@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"path/filepath"
@@ -229,6 +228,3 @@ func orUnknown(s string) string {
 	}
 	return s
 }
-
-// errNotMapped makes mappings check exit 1 when a pair has no certificate.
-var errNotMapped = errors.New("not every pair has a certificate mapping")

@@ -21,8 +21,6 @@ import (
 	"github.com/lpmtls/lpmtls/shared/obs"
 )
 
-var serviceNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`)
-
 // Config holds every setting. Zero values never reach callers: Load fills defaults.
 type Config struct {
 	SecretID string // LP_SECRET_ID
@@ -45,9 +43,9 @@ type Config struct {
 	OAuth2Version  string // LP_OAUTH2_VERSION
 	ServiceName    string // LP_SERVICE_NAME
 
-	AllowedURLs        []string // FORWARD_ALLOWED_URLS
-	MaxBodyBytes       int      // FORWARD_MAX_BODY_BYTES
-	ForwardConcurrency int      // FORWARD_CONCURRENCY
+	AllowedURLs        allowlist.List // FORWARD_ALLOWED_URLS, parsed once here
+	MaxBodyBytes       int            // FORWARD_MAX_BODY_BYTES
+	ForwardConcurrency int            // FORWARD_CONCURRENCY
 
 	ResultsQueueURL    string // RESULTS_QUEUE_URL
 	DeadLetterQueueURL string // DLQ_URL
@@ -252,7 +250,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.OAuth2Version = l.str("LP_OAUTH2_VERSION", DefaultOAuth2Version)
 	l.mtls(c)
 	c.ServiceName = l.str("LP_SERVICE_NAME", DefaultServiceName)
-	if !serviceNameRE.MatchString(c.ServiceName) {
+	if !lp.ValidServiceName(c.ServiceName) {
 		// Checked here as well as per request: a bad default would fail every forward
 		// that names no service.
 		l.fail("LP_SERVICE_NAME", "must be 1 to 100 letters, digits, '_', '-' or '.'")
@@ -269,11 +267,12 @@ func Load(getenv func(string) string) (*Config, error) {
 			}
 			// The same form rules as a target, so an entry can only name what a target
 			// can match.
-			if _, err := allowlist.ParseEntry(p); err != nil {
+			e, err := allowlist.ParseEntry(p)
+			if err != nil {
 				l.fail("FORWARD_ALLOWED_URLS", "entry %d %s", i+1, err.Error())
 				continue
 			}
-			c.AllowedURLs = append(c.AllowedURLs, p)
+			c.AllowedURLs = append(c.AllowedURLs, e)
 		}
 	}
 	c.MaxBodyBytes = l.integer("FORWARD_MAX_BODY_BYTES", DefaultMaxBodyBytes, 1, math.MaxInt)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lpmtls/lpmtls/shared/allowlist"
 	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/lp"
 )
@@ -16,7 +17,7 @@ import (
 func ptr(b bool) *bool { return &b }
 
 func TestValidate(t *testing.T) {
-	p := Policy{DefaultServiceName: "WEBHOOKS", AllowedURLs: []string{"https://api.brand.example", "https://hooks.example/in/"}, MaxBodyBytes: 10}
+	p := Policy{DefaultServiceName: "WEBHOOKS", AllowedURLs: allowlist.MustParse("https://api.brand.example", "https://hooks.example/in/"), MaxBodyBytes: 10}
 	cases := []struct {
 		name     string
 		in       Input
@@ -120,8 +121,8 @@ func TestHeadersReachingGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := lp.New(lp.Options{HTTPClient: srv.Client()})
-	d := lp.Domains{lp.ServiceMTLSGateway: srv.Listener.Addr().String()}
-	if _, err := c.Forward(context.Background(), d, "1", "the-bearer", req); err != nil {
+	auth := lp.Auth{AccountID: "1", Bearer: "the-bearer", Domains: lp.Domains{lp.ServiceMTLSGateway: srv.Listener.Addr().String()}}
+	if _, err := c.Forward(context.Background(), auth, req); err != nil {
 		t.Fatal(err)
 	}
 	h := <-got

@@ -9,7 +9,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/lpmtls/lpmtls/shared/hopbyhop"
+	"github.com/lpmtls/lpmtls/shared/headers"
 )
 
 // forward is the mTLS gateway proxy. Order of checks: fault, Bearer (401), method
@@ -95,7 +95,7 @@ func (s *Sim) forward(w http.ResponseWriter, r *http.Request) {
 	for k, vs := range resp.Header {
 		h[k] = append([]string(nil), vs...)
 	}
-	hopbyhop.Strip(h)
+	headers.StripHopByHop(h)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
 }
@@ -110,6 +110,6 @@ func outboundHeader(in http.Header) http.Header {
 		}
 		out[k] = append([]string(nil), vs...)
 	}
-	hopbyhop.Strip(out)
+	headers.StripHopByHop(out)
 	return out
 }
