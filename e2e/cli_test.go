@@ -345,3 +345,27 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestCLIVersion: the built CLI names the module version and the VCS revision the Go
+// toolchain stamped into it (go version -m reads the same build information; a build
+// with -buildvcs=false or outside a checkout has no revision, and says so).
+func TestCLIVersion(t *testing.T) {
+	w := newCLIWorld(t)
+	code, out, errOut := w.lpmtls("", "--version")
+	if code != 0 || errOut != "" || !strings.HasPrefix(out, "lpmtls ") {
+		t.Fatalf("exit %d %q %q", code, out, errOut)
+	}
+	meta, err := exec.Command("go", "version", "-m", w.bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "revision unknown"
+	for _, line := range strings.Split(string(meta), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "build" && strings.HasPrefix(f[1], "vcs.revision=") {
+			want = "revision " + strings.TrimPrefix(f[1], "vcs.revision=")
+		}
+	}
+	if !strings.Contains(out, want) {
+		t.Fatalf("%q does not say %q; go version -m:\n%s", out, want, meta)
+	}
+}

@@ -18,23 +18,32 @@ func declarativeFlags(apply bool) func(fs *flag.FlagSet) func(context.Context, *
 	return func(fs *flag.FlagSet) func(context.Context, *runner) error {
 		file := fs.String("f", "", "the configuration file, e.g. mtls.yaml (required)")
 		state := fs.String("state", "", "state file (default .lpmtls-state.json beside the configuration file)")
+		detailed := new(bool)
+		if !apply {
+			fs.BoolVar(detailed, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when changes are pending, 1 on error")
+		}
 		return func(ctx context.Context, r *runner) error {
 			if *file == "" {
 				return usagef("-f FILE is required")
 			}
-			return r.declarative(ctx, *file, *state, apply)
+			pending, err := r.declarative(ctx, *file, *state, apply)
+			if err == nil && pending && *detailed {
+				return &quietExit{code: ExitChanges}
+			}
+			return err
 		}
 	}
 }
 
-func (r *runner) declarative(ctx context.Context, path, statePath string, apply bool) error {
+// declarative runs plan or apply; pending reports that plan found changes to make.
+func (r *runner) declarative(ctx context.Context, path, statePath string, apply bool) (pending bool, err error) {
 	f, err := mtlsconf.Load(path)
 	if err != nil {
-		return err
+		return false, err
 	}
 	local, err := f.OpenCertificates(r.env.LookupEnv)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, lc := range local {
 		obs.RegisterSecret(lc.Password)
@@ -44,21 +53,21 @@ func (r *runner) declarative(ctx context.Context, path, statePath string, apply 
 	}
 	state, err := mtlsconf.ReadState(statePath)
 	if err != nil {
-		return err
+		return false, err
 	}
 	remote, err := r.connect(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	r.progress("reading the account's certificates and mappings")
 	st, err := remote.Read(ctx, len(f.Mappings) > 0)
 	if err != nil {
-		return err
+		return false, err
 	}
 	plan, err := mtlsconf.MakePlan(mtlsconf.Input{File: f, Local: local, Remote: st, State: state,
 		ServiceID: r.lp.ServiceID, KnownServices: r.knownServices(), Now: r.env.Now(), WarnDays: WarnDays})
 	if err != nil {
-		return err
+		return false, err
 	}
 	out := r.env.Stdout
 	for _, w := range plan.Warnings {
@@ -74,7 +83,7 @@ func (r *runner) declarative(ctx context.Context, path, statePath string, apply 
 			}
 			r.reportRecords(plan.AccountID, st, local, o)
 		}
-		return nil
+		return false, nil
 	}
 	if !apply {
 		fmt.Fprintf(out, "Plan for account %s:\n", plan.AccountID)
@@ -85,7 +94,7 @@ func (r *runner) declarative(ctx context.Context, path, statePath string, apply 
 			fmt.Fprintf(out, "  = %s\n", u)
 		}
 		fmt.Fprintf(out, "%s. Run lpmtls apply -f %s to make these changes.\n", plan.Summary(), path)
-		return nil
+		return true, nil
 	}
 	fmt.Fprintf(out, "Applying to account %s: %s.\n", plan.AccountID, plan.Summary())
 	o, err := r.applier(remote, state, statePath, r.stepPrinter()).Apply(ctx, plan, st, local)
@@ -94,10 +103,10 @@ func (r *runner) declarative(ctx context.Context, path, statePath string, apply 
 	}
 	r.reportRecords(plan.AccountID, st, local, o)
 	if err != nil {
-		return err
+		return false, err
 	}
 	fmt.Fprintf(out, "Applied %d change(s) in %d LivePerson call(s).\n", len(o.Done), remote.Calls)
-	return nil
+	return false, nil
 }
 
 func (r *runner) applier(remote *mtlsconf.Remote, state *mtlsconf.StateFile, statePath string, p mtlsconf.Progress) *mtlsconf.Applier {
