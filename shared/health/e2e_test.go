@@ -95,7 +95,7 @@ func TestScheduledCheckReportsMissingMapping(t *testing.T) {
 	}
 	acct := env.Sim.AccountID()
 	doc.check(t, "brand-lpmtls", [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}, map[string]float64{
-		MetricConfigured: 1, MetricMissing: 1, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0})
+		MetricConfigured: 1, MetricMissing: 1, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0, MetricExpiryUnknown: 0})
 	if doc.Root[DimensionAccount] != acct {
 		t.Fatalf("AccountId %v, want %s", doc.Root[DimensionAccount], acct)
 	}
@@ -127,7 +127,7 @@ func TestScheduledEventUsesConfiguredTargets(t *testing.T) {
 		t.Fatalf("%d mapping calls, want 1", n)
 	}
 	docs.account.check(t, "lpmtls", [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}, map[string]float64{
-		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0})
+		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0, MetricExpiryUnknown: 0})
 	var sum Summary
 	if err := json.Unmarshal(payload, &sum); err != nil || sum.Checked != 1 || sum.Missing != 0 {
 		t.Fatalf("summary %s: %v", payload, err)
@@ -205,7 +205,7 @@ func TestScheduledCheckWithoutTargets(t *testing.T) {
 				t.Fatalf("%d mapping calls, %d certificate lists; want %d and 1",
 					n.Mappings-before.Mappings, n.CertificateLists-before.CertificateLists, c.wantMappings)
 			}
-			want := map[string]float64{MetricFailed: c.wantFailed, MetricExpiringSoon: 0, MetricUnavailable: 0}
+			want := map[string]float64{MetricFailed: c.wantFailed, MetricExpiringSoon: 0, MetricUnavailable: 0, MetricExpiryUnknown: 0}
 			if c.wantCounts {
 				want[MetricConfigured], want[MetricMissing] = 2, 0
 			}
@@ -260,7 +260,7 @@ func TestScheduledRunWatchesCertificateExpiry(t *testing.T) {
 		t.Fatalf("%d certificate lists, want 1", n)
 	}
 	docs.account.check(t, "lpmtls", [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}, map[string]float64{
-		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 1, MetricUnavailable: 1})
+		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 1, MetricUnavailable: 1, MetricExpiryUnknown: 0})
 	if docs.account.Root[DimensionAccount] != acct {
 		t.Fatalf("AccountId %v", docs.account.Root[DimensionAccount])
 	}

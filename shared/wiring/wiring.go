@@ -33,10 +33,12 @@ type Deps struct {
 	Logger   *slog.Logger
 	LP       *lp.Client
 	Sessions *session.Manager
-	// Params is the SSM cache tier; nil when no cache prefix is configured.
-	Params *paramstore.Store
 	// AWS is the loaded SDK configuration; zero when no AWS service is used.
 	AWS aws.Config
+	// Params is the SSM store under LP_CACHE_PARAMETER_PREFIX (the session's cache
+	// tier, the certificate expiry records, and their removal at teardown); nil when no
+	// prefix is set.
+	Params *paramstore.Store
 	// account is the account of the credentials last read (see AccountID).
 	account *atomic.Pointer[string]
 }
