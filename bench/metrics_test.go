@@ -17,6 +17,7 @@ import (
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/obs"
 	"github.com/lpmtls/lpmtls/shared/session"
+	"github.com/lpmtls/lpmtls/shared/testworld/memsession"
 	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
@@ -24,14 +25,8 @@ import (
 // in the way, the cost of the metrics is not lost in the noise of a round trip.
 type memGateway struct{}
 
-func (memGateway) Forward(_ context.Context, _ lp.Domains, _, _ string, r *lp.ForwardRequest) (*lp.ForwardResponse, error) {
+func (memGateway) Forward(_ context.Context, _ lp.Auth, r *lp.ForwardRequest) (*lp.ForwardResponse, error) {
 	return &lp.ForwardResponse{StatusCode: 200, Header: map[string][]string{"Content-Type": {"application/json"}}, Body: r.Body}, nil
-}
-
-type memSessions struct{}
-
-func (memSessions) Do(ctx context.Context, fn func(context.Context, session.Session) error) error {
-	return fn(ctx, session.Session{AccountID: "90412233", Bearer: "b", Domains: lp.Domains{}, Source: session.SourceMemory})
 }
 
 // BenchmarkForwardMetrics is the warm-path cost of the forward metrics: the HTTP
@@ -57,7 +52,8 @@ func BenchmarkForwardMetrics(b *testing.B) {
 			_ = cat.Process.Kill()
 		}
 	})
-	svc := &forward.Service{Gateway: memGateway{}, Sessions: memSessions{}, Policy: forward.Policy{DefaultServiceName: testenv.ServiceName},
+	sessions := &memsession.Sessions{Auth: lp.Auth{AccountID: "90412233", Bearer: "b", Domains: lp.Domains{}}, Source: session.SourceMemory}
+	svc := &forward.Service{Gateway: memGateway{}, Sessions: sessions, Policy: forward.Policy{DefaultServiceName: testenv.ServiceName},
 		Logger: obs.NewLogger(io.Discard, slog.LevelInfo)}
 	ctx := context.Background()
 	for _, c := range []struct {

@@ -87,11 +87,12 @@ func (w *world) newInstance(b testing.TB, c *countingSSM) *instance {
 		awsCfg.HTTPClient = c
 	}
 	hc := w.sim.HTTPClient()
-	d, err := wiring.Build(context.Background(), w.cfg, wiring.Options{Logger: w.logger, HTTPClient: hc, AWS: &awsCfg})
+	d, err := wiring.Build(context.Background(), w.cfg, wiring.Options{
+		Logger: w.logger, HTTPClient: hc, AWS: &awsCfg, OnLogin: forward.RecordLogin})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &instance{hc: hc, lp: d.LP, mgr: d.Sessions, svc: d.ForwardService()}
+	return &instance{hc: hc, lp: d.LP, mgr: d.Sessions, svc: forward.NewService(w.cfg, d.LP, d.Sessions, w.logger)}
 }
 
 func (in *instance) close() { in.hc.CloseIdleConnections() }

@@ -146,10 +146,9 @@ type observed struct {
 	body                              string
 	// fnError is the function error type when the invocation failed.
 	fnError string
-	// Scheduled check: the returned summary and the HealthCheckFailed value written
-	// ("" when no metric line was written).
-	sum    health.Summary
-	metric string
+	// Scheduled check: the returned summary (the HealthCheckFailed value is read from
+	// the logs by metricOf).
+	sum health.Summary
 	// SQS: the first batch, then where every message ended.
 	first    [3]int // delivered, batch item failures, dead-lettered
 	final    [2]int // distinct messages delivered, dead-lettered

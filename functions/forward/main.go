@@ -4,18 +4,24 @@
 package main
 
 import (
+	"cmp"
+	"os"
+
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/lpmtls/lpmtls/shared/forward"
 	"github.com/lpmtls/lpmtls/shared/lambdaevent"
 	"github.com/lpmtls/lpmtls/shared/queue"
 	"github.com/lpmtls/lpmtls/shared/wiring"
 )
 
 func main() {
-	deps := wiring.MustFromEnv()
+	// This function's metrics are where logins are counted, so only here is the hook set.
+	deps := wiring.MustFromEnv(os.Getenv, wiring.Options{OnLogin: forward.RecordLogin})
 	cfg := deps.Config
-	svc := deps.ForwardService()
+	svc := forward.NewService(cfg, deps.LP, deps.Sessions, deps.Logger)
 	// deps.AWS is loaded whenever LP_SECRET_ID or the cache prefix is set, which the
 	// template always does in Lambda. Building the client sends nothing; with a zero
 	// config (local runs with static credentials) an SQS batch fails per message and
@@ -29,6 +35,14 @@ func main() {
 		Concurrency:        cfg.ForwardConcurrency,
 		Logger:             deps.Logger,
 	}
-	m := deps.ForwardMetrics("forward")
+	// Metrics go to stdout, which Lambda ships to CloudWatch Logs; the function name is
+	// the Lambda runtime's (AWS_LAMBDA_FUNCTION_NAME), read by lambdacontext at start.
+	m := &forward.Metrics{
+		Namespace:    cfg.MetricsNamespace,
+		FunctionName: cmp.Or(lambdacontext.FunctionName, "forward"),
+		Out:          os.Stdout,
+		Logger:       deps.Logger,
+		LogLevel:     cfg.LogLevel,
+	}
 	lambda.Start(lambdaevent.Router{Name: "forward", HTTP: m.HTTP(svc.HandleHTTP), SQS: m.SQS(proc.Handle)})
 }

@@ -9,26 +9,29 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/lpmtls/lpmtls/shared/certificates"
 	"github.com/lpmtls/lpmtls/shared/health"
 	"github.com/lpmtls/lpmtls/shared/lambdaevent"
+	"github.com/lpmtls/lpmtls/shared/mapping"
 	"github.com/lpmtls/lpmtls/shared/wiring"
 )
 
 func main() {
-	deps := wiring.MustFromEnv()
-	svc := deps.MappingService()
+	deps := wiring.MustFromEnv(os.Getenv, wiring.Options{})
+	cfg := deps.Config
+	svc := &mapping.Service{Checker: deps.LP, Sessions: deps.Sessions, Logger: deps.Logger}
 	checker := &health.Checker{
 		Mapping:     svc,
-		Targets:     deps.Config.HealthcheckMappings,
-		WarningDays: deps.Config.CertExpiryWarningDays,
+		Targets:     cfg.HealthcheckMappings,
+		WarningDays: cfg.CertExpiryWarningDays,
 		AccountID:   deps.AccountID,
-		Namespace:   deps.Config.MetricsNamespace,
+		Namespace:   cfg.MetricsNamespace,
 		Out:         os.Stdout,
 		Logger:      deps.Logger,
-		LogLevel:    deps.Config.LogLevel,
+		LogLevel:    cfg.LogLevel,
 	}
-	if deps.Config.CertExpiryWarningDays > 0 { // 0 turns the expiry watch off
-		checker.Certificates = deps.CertificateService()
+	if cfg.CertExpiryWarningDays > 0 { // 0 turns the expiry watch off
+		checker.Certificates = &certificates.Service{Lister: deps.LP, Sessions: deps.Sessions}
 	}
 	lambda.Start(lambdaevent.Router{Name: "mapping", HTTP: svc.HandleHTTP, Schedule: checker.Handle})
 }

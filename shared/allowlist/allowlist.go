@@ -97,6 +97,16 @@ func Parse(entries []string) (List, error) {
 	return l, nil
 }
 
+// MustParse is Parse for entries known to be valid, such as a test's literals: it
+// panics on a bad one.
+func MustParse(entries ...string) List {
+	l, err := Parse(entries)
+	if err != nil {
+		panic("allowlist: " + err.Error())
+	}
+	return l
+}
+
 // Allows reports whether some entry allows t; an empty list allows everything.
 func (l List) Allows(t Target) bool {
 	if len(l) == 0 {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/lpmtls/lpmtls/shared/hopbyhop"
+	"github.com/lpmtls/lpmtls/shared/headers"
 )
 
 // Request is an HTTP API v2 event reduced to what an HTTP handler needs.
@@ -36,7 +36,7 @@ type Request struct {
 
 // FromV2 converts an HTTP API v2 event. The only failure is a body flagged as base64
 // that does not decode, which the caller should answer with 400. Hop-by-hop headers are
-// kept: call hopbyhop.Strip before forwarding them.
+// kept: call headers.StripHopByHop before forwarding them.
 func FromV2(e *events.APIGatewayV2HTTPRequest) (*Request, error) {
 	r := &Request{
 		Method:    e.RequestContext.HTTP.Method,
@@ -87,7 +87,7 @@ func ToV2(r *Response) events.APIGatewayV2HTTPResponse {
 		StatusCode: r.StatusCode,
 		Headers:    make(map[string]string, len(r.Header)),
 	}
-	named := hopbyhop.Named(r.Header)
+	named := headers.ConnectionListed(r.Header)
 	for k, v := range r.Header {
 		if len(v) == 0 {
 			continue
@@ -96,7 +96,7 @@ func ToV2(r *Response) events.APIGatewayV2HTTPResponse {
 		case strings.EqualFold(k, "Set-Cookie"):
 			out.Cookies = append(out.Cookies, v...)
 			continue
-		case strings.EqualFold(k, "Content-Length"), hopbyhop.Is(k):
+		case strings.EqualFold(k, "Content-Length"), headers.HopByHop(k):
 			continue
 		}
 		if named[http.CanonicalHeaderKey(k)] {

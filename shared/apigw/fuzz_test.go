@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/lpmtls/lpmtls/shared/hopbyhop"
+	"github.com/lpmtls/lpmtls/shared/headers"
 )
 
 // seedFiles adds every file matching the globs (testdata here, the events/ samples that
@@ -165,9 +165,9 @@ func FuzzToV2(f *testing.F) {
 		if !slices.Equal(gotCookies, cookies) {
 			t.Fatalf("cookies %q, want %q", out.Cookies, cookies)
 		}
-		named := hopbyhop.Named(h)
+		named := headers.ConnectionListed(h)
 		for k := range out.Headers {
-			if hopbyhop.Is(k) || strings.EqualFold(k, "Content-Length") || named[k] || strings.EqualFold(k, "Set-Cookie") {
+			if headers.HopByHop(k) || strings.EqualFold(k, "Content-Length") || named[k] || strings.EqualFold(k, "Set-Cookie") {
 				t.Fatalf("header %q passed through", k)
 			}
 		}

@@ -12,7 +12,7 @@ import (
 
 // Lister is the LivePerson call this package needs; *lp.Client satisfies it.
 type Lister interface {
-	ListCertificates(ctx context.Context, d lp.Domains, accountID, bearer string) ([]lp.Certificate, error)
+	ListCertificates(ctx context.Context, auth lp.Auth) ([]lp.Certificate, error)
 }
 
 // Sessions hands out a bearer and retries once after a 401; *session.Manager satisfies it.
@@ -37,7 +37,7 @@ type Result struct {
 func (s *Service) List(ctx context.Context) (*Result, error) {
 	var res *Result
 	err := s.Sessions.Do(ctx, func(ctx context.Context, sess session.Session) error {
-		certs, err := s.Lister.ListCertificates(ctx, sess.Domains, sess.AccountID, sess.Bearer)
+		certs, err := s.Lister.ListCertificates(ctx, sess.Auth)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lpmtls/lpmtls/shared/certificates"
 	"github.com/lpmtls/lpmtls/shared/config"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/obs"
@@ -19,7 +20,7 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // service is the production wiring (real lp.Client, real session) against the simulator.
-func service(t *testing.T, env *testenv.Env) *wiring.Deps {
+func service(t *testing.T, env *testenv.Env) *certificates.Service {
 	t.Helper()
 	vars := map[string]string{
 		"LP_CSDS_URL": env.Sim.CSDSURL(), "LP_ACCOUNT_ID": env.Sim.AccountID(),
@@ -34,7 +35,7 @@ func service(t *testing.T, env *testenv.Env) *wiring.Deps {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d
+	return &certificates.Service{Lister: d.LP, Sessions: d.Sessions}
 }
 
 func TestList(t *testing.T) {
@@ -44,8 +45,8 @@ func TestList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := service(t, env)
-	res, err := d.CertificateService().List(context.Background())
+	svc := service(t, env)
+	res, err := svc.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,14 +72,14 @@ func TestList(t *testing.T) {
 // as the mapping check does.
 func TestListLogsInAgainOn401(t *testing.T) {
 	env := testenv.New(t)
-	d := service(t, env)
+	svc := service(t, env)
 	ctx := context.Background()
-	if _, err := d.CertificateService().List(ctx); err != nil {
+	if _, err := svc.List(ctx); err != nil {
 		t.Fatal(err)
 	}
 	env.Sim.RevokeTokens()
 	before := env.Sim.Counts()
-	if _, err := d.CertificateService().List(ctx); err != nil {
+	if _, err := svc.List(ctx); err != nil {
 		t.Fatal(err)
 	}
 	after := env.Sim.Counts()
@@ -100,7 +101,7 @@ func TestListErrorKinds(t *testing.T) {
 		t.Run(c.kind.String(), func(t *testing.T) {
 			env := testenv.New(t)
 			env.Sim.Inject(lpsim.Fault{Op: "certificates", Status: c.status, Times: 5})
-			_, err := service(t, env).CertificateService().List(context.Background())
+			_, err := service(t, env).List(context.Background())
 			var le *lp.Error
 			if !errors.As(err, &le) || le.Kind != c.kind {
 				t.Fatalf("got %v, want kind %s", err, c.kind)

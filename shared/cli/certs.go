@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"path/filepath"
@@ -15,45 +14,30 @@ import (
 	"github.com/lpmtls/lpmtls/shared/obs"
 )
 
-func init() {
-	register(&command{
-		path: "certs list", summary: "list the account's certificates with their expiry",
-		usage: "[-o table|json] [-f mtls.yaml | --state PATH]",
-		help: "Days left is counted from now to the expiry LivePerson reports. Where it reports none, the\n" +
-			"expiry apply read from the p12 and recorded in its state file is shown (marked *), if a\n" +
-			"state file is named by -f (the one beside that file) or --state; otherwise \"unknown\".",
-		flags: func(fs *flag.FlagSet) func(context.Context, *runner) error {
-			out := fs.String("o", "table", "output format: table or json")
-			file := fs.String("f", "", "an lpmtls configuration file, whose state file supplies expiries LivePerson does not report")
-			state := fs.String("state", "", "state file supplying expiries LivePerson does not report")
-			return func(ctx context.Context, r *runner) error {
-				if *file != "" && *state == "" {
-					*state = mtlsconf.DefaultStatePath(*file)
-				}
-				return r.certsList(ctx, *out, *state)
-			}
-		},
-	})
-	for _, replace := range []bool{false, true} {
-		replace := replace
-		c := &command{path: "certs upload", summary: "upload a p12 as a new certificate",
-			usage: "--name NAME --p12 FILE [--password-env VAR]",
-			help:  "The password is read from the environment variable --password-env names, or asked for on the\nterminal; it is never a flag value. The p12 is opened locally first, so a wrong password or an\nunusable file fails before anything is sent."}
-		if replace {
-			c.path, c.summary = "certs replace", "replace an existing certificate's p12 (same id, mappings keep working)"
+func certsListFlags(fs *flag.FlagSet) func(context.Context, *runner) error {
+	out := fs.String("o", "table", "output format: table or json")
+	file := fs.String("f", "", "an lpmtls configuration file, whose state file supplies expiries LivePerson does not report")
+	state := fs.String("state", "", "state file supplying expiries LivePerson does not report")
+	return func(ctx context.Context, r *runner) error {
+		if *file != "" && *state == "" {
+			*state = mtlsconf.DefaultStatePath(*file)
 		}
-		c.flags = func(fs *flag.FlagSet) func(context.Context, *runner) error {
-			name := fs.String("name", "", "certificate name in LivePerson (required)")
-			file := fs.String("p12", "", "path of the p12/pfx file (required)")
-			pwEnv := fs.String("password-env", "", "environment variable holding the p12 password (default: ask on the terminal)")
-			return func(ctx context.Context, r *runner) error {
-				if *name == "" || *file == "" {
-					return usagef("--name and --p12 are required")
-				}
-				return r.certsUpload(ctx, *name, *file, *pwEnv, replace)
+		return r.certsList(ctx, *out, *state)
+	}
+}
+
+// certsUploadFlags is certs upload, or certs replace when replace is set.
+func certsUploadFlags(replace bool) func(fs *flag.FlagSet) func(context.Context, *runner) error {
+	return func(fs *flag.FlagSet) func(context.Context, *runner) error {
+		name := fs.String("name", "", "certificate name in LivePerson (required)")
+		file := fs.String("p12", "", "path of the p12/pfx file (required)")
+		pwEnv := fs.String("password-env", "", "environment variable holding the p12 password (default: ask on the terminal)")
+		return func(ctx context.Context, r *runner) error {
+			if *name == "" || *file == "" {
+				return usagef("--name and --p12 are required")
 			}
+			return r.certsUpload(ctx, *name, *file, *pwEnv, replace)
 		}
-		register(c)
 	}
 }
 
@@ -220,6 +204,3 @@ func orUnknown(s string) string {
 	}
 	return s
 }
-
-// errNotMapped makes mappings check exit 1 when a pair has no certificate.
-var errNotMapped = errors.New("not every pair has a certificate mapping")

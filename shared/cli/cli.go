@@ -61,23 +61,65 @@ type command struct {
 	flags   func(fs *flag.FlagSet) func(ctx context.Context, r *runner) error
 }
 
-var commands []*command
-
-// order is how the overview lists the commands.
-var order = []string{"certs list", "certs upload", "certs replace", "mappings check", "mappings activate", "plan", "apply"}
-
-func register(c *command) {
-	commands = append(commands, c)
-	rank := func(path string) int {
-		for i, p := range order {
-			if p == path {
-				return i
-			}
-		}
-		return len(order)
-	}
-	sort.SliceStable(commands, func(i, j int) bool { return rank(commands[i].path) < rank(commands[j].path) })
+// commands is every command, in the order the overview lists them. Each flags function
+// lives beside the command's code (certs.go, mappings.go, declarative.go).
+var commands = []*command{
+	{
+		path: "certs list", summary: "list the account's certificates with their expiry",
+		usage: "[-o table|json] [-f mtls.yaml | --state PATH]",
+		help: "Days left is counted from now to the expiry LivePerson reports. Where it reports none, the\n" +
+			"expiry apply read from the p12 and recorded in its state file is shown (marked *), if a\n" +
+			"state file is named by -f (the one beside that file) or --state; otherwise \"unknown\".",
+		flags: certsListFlags,
+	},
+	{
+		path: "certs upload", summary: "upload a p12 as a new certificate",
+		usage: uploadUsage, help: uploadHelp, flags: certsUploadFlags(false),
+	},
+	{
+		path: "certs replace", summary: "replace an existing certificate's p12 (same id, mappings keep working)",
+		usage: uploadUsage, help: uploadHelp, flags: certsUploadFlags(true),
+	},
+	{
+		path: "mappings check", summary: "ask LivePerson whether (service, url) pairs have a certificate",
+		usage: "(--pair SERVICE=URL ... | --service S --url URL | -f FILE) [-o table|json]",
+		help: "FILE is an lpmtls configuration (its mappings are checked) or a JSON array of\n" +
+			"{\"serviceName\",\"url\"} objects. Exits 1 when a pair has no mapping. LivePerson's runtime\n" +
+			"caches configuration for about 5 minutes, so a mapping made just now may not show yet.",
+		flags: mappingsCheckFlags,
+	},
+	{
+		path: "mappings activate", summary: "map (service, url) to a certificate, or repoint an existing mapping",
+		usage: "--certificate NAME --service S --url URL [--validate-url]",
+		help:  "The URL is matched exactly by LivePerson, query string included. Running it again is harmless.",
+		flags: mappingsActivateFlags,
+	},
+	{
+		path: "plan", summary: "show what apply would change to make LivePerson match the file",
+		usage: declarativeUsage,
+		help: "Reads the file, opens every p12 with the password from its variable, reads the account's\n" +
+			"certificates and mappings (two calls) and prints the steps. Nothing is changed.",
+		flags: declarativeFlags(false),
+	},
+	{
+		path: "apply", summary: "make LivePerson match the file: upload or replace certificates, create or repoint mappings",
+		usage: declarativeUsage,
+		help: "Runs the steps plan shows, certificates first, and stops at the first failure, saying what\n" +
+			"was done and what was not; running it again finishes the job. A second apply changes nothing.\n" +
+			"Nothing is ever deleted. The state file records what was uploaded (ids and SHA-256 of the\n" +
+			"certificates, no secret); it is only needed where LivePerson does not report expiry dates.",
+		flags: declarativeFlags(true),
+	},
 }
+
+// Shared by the two commands of a pair.
+const (
+	uploadUsage = "--name NAME --p12 FILE [--password-env VAR]"
+	uploadHelp  = "The password is read from the environment variable --password-env names, or asked for on the\n" +
+		"terminal; it is never a flag value. The p12 is opened locally first, so a wrong password or an\n" +
+		"unusable file fails before anything is sent."
+	declarativeUsage = "-f mtls.yaml [--state PATH]"
+)
 
 func find(args []string) (*command, []string) {
 	for n := 2; n >= 1; n-- {

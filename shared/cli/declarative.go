@@ -13,31 +13,17 @@ import (
 // WarnDays is the window in which plan and apply warn of a coming expiry.
 const WarnDays = 30
 
-func init() {
-	for _, apply := range []bool{false, true} {
-		apply := apply
-		c := &command{path: "plan", summary: "show what apply would change to make LivePerson match the file",
-			usage: "-f mtls.yaml [--state PATH]",
-			help: "Reads the file, opens every p12 with the password from its variable, reads the account's\n" +
-				"certificates and mappings (two calls) and prints the steps. Nothing is changed."}
-		if apply {
-			c.path, c.summary = "apply", "make LivePerson match the file: upload or replace certificates, create or repoint mappings"
-			c.help = "Runs the steps plan shows, certificates first, and stops at the first failure, saying what\n" +
-				"was done and what was not; running it again finishes the job. A second apply changes nothing.\n" +
-				"Nothing is ever deleted. The state file records what was uploaded (ids and SHA-256 of the\n" +
-				"certificates, no secret); it is only needed where LivePerson does not report expiry dates."
-		}
-		c.flags = func(fs *flag.FlagSet) func(context.Context, *runner) error {
-			file := fs.String("f", "", "the configuration file, e.g. mtls.yaml (required)")
-			state := fs.String("state", "", "state file (default .lpmtls-state.json beside the configuration file)")
-			return func(ctx context.Context, r *runner) error {
-				if *file == "" {
-					return usagef("-f FILE is required")
-				}
-				return r.declarative(ctx, *file, *state, apply)
+// declarativeFlags is apply when apply is set, else plan.
+func declarativeFlags(apply bool) func(fs *flag.FlagSet) func(context.Context, *runner) error {
+	return func(fs *flag.FlagSet) func(context.Context, *runner) error {
+		file := fs.String("f", "", "the configuration file, e.g. mtls.yaml (required)")
+		state := fs.String("state", "", "state file (default .lpmtls-state.json beside the configuration file)")
+		return func(ctx context.Context, r *runner) error {
+			if *file == "" {
+				return usagef("-f FILE is required")
 			}
+			return r.declarative(ctx, *file, *state, apply)
 		}
-		register(c)
 	}
 }
 

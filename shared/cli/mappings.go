@@ -29,61 +29,48 @@ func (p *pairFlag) Set(v string) error {
 	return nil
 }
 
-func init() {
-	register(&command{
-		path: "mappings check", summary: "ask LivePerson whether (service, url) pairs have a certificate",
-		usage: "(--pair SERVICE=URL ... | --service S --url URL | -f FILE) [-o table|json]",
-		help: "FILE is an lpmtls configuration (its mappings are checked) or a JSON array of\n" +
-			"{\"serviceName\",\"url\"} objects. Exits 1 when a pair has no mapping. LivePerson's runtime\n" +
-			"caches configuration for about 5 minutes, so a mapping made just now may not show yet.",
-		flags: func(fs *flag.FlagSet) func(context.Context, *runner) error {
-			var pairs pairFlag
-			fs.Var(&pairs, "pair", "a SERVICE=URL pair to check (repeatable)")
-			service := fs.String("service", "", "service name of a single pair (with --url)")
-			u := fs.String("url", "", "URL of a single pair (with --service)")
-			file := fs.String("f", "", "file with the pairs: an lpmtls configuration or a JSON array")
-			out := fs.String("o", "table", "output format: table or json")
-			return func(ctx context.Context, r *runner) error {
-				if (*service == "") != (*u == "") {
-					return usagef("--service and --url go together")
-				}
-				if *service != "" {
-					pairs = append(pairs, lp.Mapping{ServiceName: *service, URL: *u})
-				}
-				if *file != "" {
-					more, err := pairsFromFile(*file)
-					if err != nil {
-						return err
-					}
-					pairs = append(pairs, more...)
-				}
-				if len(pairs) == 0 {
-					return usagef("give pairs with --pair, --service/--url or -f")
-				}
-				if *out != "table" && *out != "json" {
-					return usagef("-o must be table or json")
-				}
-				return r.mappingsCheck(ctx, pairs, *out)
+func mappingsCheckFlags(fs *flag.FlagSet) func(context.Context, *runner) error {
+	var pairs pairFlag
+	fs.Var(&pairs, "pair", "a SERVICE=URL pair to check (repeatable)")
+	service := fs.String("service", "", "service name of a single pair (with --url)")
+	u := fs.String("url", "", "URL of a single pair (with --service)")
+	file := fs.String("f", "", "file with the pairs: an lpmtls configuration or a JSON array")
+	out := fs.String("o", "table", "output format: table or json")
+	return func(ctx context.Context, r *runner) error {
+		if (*service == "") != (*u == "") {
+			return usagef("--service and --url go together")
+		}
+		if *service != "" {
+			pairs = append(pairs, lp.Mapping{ServiceName: *service, URL: *u})
+		}
+		if *file != "" {
+			more, err := pairsFromFile(*file)
+			if err != nil {
+				return err
 			}
-		},
-	})
-	register(&command{
-		path: "mappings activate", summary: "map (service, url) to a certificate, or repoint an existing mapping",
-		usage: "--certificate NAME --service S --url URL [--validate-url]",
-		help:  "The URL is matched exactly by LivePerson, query string included. Running it again is harmless.",
-		flags: func(fs *flag.FlagSet) func(context.Context, *runner) error {
-			cert := fs.String("certificate", "", "name of a certificate in the account (required)")
-			service := fs.String("service", "", "service name, e.g. WEBHOOKS or IDP (required)")
-			u := fs.String("url", "", "the exact target URL (required)")
-			validate := fs.Bool("validate-url", false, "ask LivePerson to call the URL with the certificate before mapping it")
-			return func(ctx context.Context, r *runner) error {
-				if *cert == "" || *service == "" || *u == "" {
-					return usagef("--certificate, --service and --url are required")
-				}
-				return r.mappingsActivate(ctx, mtlsconf.MappingSpec{Service: *service, URL: *u, Certificate: *cert, ValidateURL: *validate})
-			}
-		},
-	})
+			pairs = append(pairs, more...)
+		}
+		if len(pairs) == 0 {
+			return usagef("give pairs with --pair, --service/--url or -f")
+		}
+		if *out != "table" && *out != "json" {
+			return usagef("-o must be table or json")
+		}
+		return r.mappingsCheck(ctx, pairs, *out)
+	}
+}
+
+func mappingsActivateFlags(fs *flag.FlagSet) func(context.Context, *runner) error {
+	cert := fs.String("certificate", "", "name of a certificate in the account (required)")
+	service := fs.String("service", "", "service name, e.g. WEBHOOKS or IDP (required)")
+	u := fs.String("url", "", "the exact target URL (required)")
+	validate := fs.Bool("validate-url", false, "ask LivePerson to call the URL with the certificate before mapping it")
+	return func(ctx context.Context, r *runner) error {
+		if *cert == "" || *service == "" || *u == "" {
+			return usagef("--certificate, --service and --url are required")
+		}
+		return r.mappingsActivate(ctx, mtlsconf.MappingSpec{Service: *service, URL: *u, Certificate: *cert, ValidateURL: *validate})
+	}
 }
 
 func pairsFromFile(path string) ([]lp.Mapping, error) {

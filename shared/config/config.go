@@ -21,8 +21,6 @@ import (
 	"github.com/lpmtls/lpmtls/shared/obs"
 )
 
-var serviceNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`)
-
 // Config holds every setting. Zero values never reach callers: Load fills defaults.
 type Config struct {
 	SecretID string // LP_SECRET_ID
@@ -45,9 +43,9 @@ type Config struct {
 	OAuth2Version  string // LP_OAUTH2_VERSION
 	ServiceName    string // LP_SERVICE_NAME
 
-	AllowedURLs        []string // FORWARD_ALLOWED_URLS
-	MaxBodyBytes       int      // FORWARD_MAX_BODY_BYTES
-	ForwardConcurrency int      // FORWARD_CONCURRENCY
+	AllowedURLs        allowlist.List // FORWARD_ALLOWED_URLS, parsed once here
+	MaxBodyBytes       int            // FORWARD_MAX_BODY_BYTES
+	ForwardConcurrency int            // FORWARD_CONCURRENCY
 
 	ResultsQueueURL    string // RESULTS_QUEUE_URL
 	DeadLetterQueueURL string // DLQ_URL
@@ -71,22 +69,41 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultCSDSURL            = "https://adminlogin.liveperson.net"
-	DefaultRefreshMargin      = 5 * time.Minute
-	DefaultTokenTTL           = 30 * time.Minute
-	DefaultDomainsTTL         = 10 * time.Minute
-	DefaultLoginLeaseTTL      = 5 * time.Second
-	DefaultMappingService     = lp.ServiceMTLSGateway
-	DefaultMappingPath        = "/api/account/{accountId}/checks/serviceUrlMappings"
-	DefaultOAuth2Version      = lp.DefaultOAuth2Version // "2.0"
-	DefaultServiceName        = "WEBHOOKS"
-	DefaultMaxBodyBytes       = 6291456 // Lambda's synchronous payload limit
+	DefaultCSDSURL        = "https://adminlogin.liveperson.net"
+	DefaultRefreshMargin  = 5 * time.Minute
+	DefaultTokenTTL       = 30 * time.Minute
+	DefaultDomainsTTL     = 10 * time.Minute
+	DefaultLoginLeaseTTL  = 5 * time.Second
+	DefaultMappingService = lp.ServiceMTLSGateway
+	DefaultMappingPath    = "/api/account/{accountId}/checks/serviceUrlMappings"
+	DefaultOAuth2Version  = lp.DefaultOAuth2Version // "2.0"
+	DefaultServiceName    = "WEBHOOKS"
+	// DefaultMaxBodyBytes is the largest body that reaches the function whatever its
+	// content type: a binary body travels base64-encoded (4 bytes for every 3) in the
+	// event, so (6,291,456 - 65,536) / 4 * 3 = 4,669,440 bytes. A text body travels as
+	// is and could be larger; one limit for both keeps the rule simple to state.
+	DefaultMaxBodyBytes       = (LambdaRequestBytes - EventEnvelopeBytes) / 4 * 3
 	DefaultForwardConcurrency = 10
 	DefaultMetricsNamespace   = "lpmtls"
 	DefaultCertExpiryWarning  = 30 // days
 	MaxCertExpiryWarning      = 365
 	MaxForwardConcurrency     = 100
 	MaxHealthcheckTargets     = 100
+)
+
+// AWS's limits on a synchronous invocation, which bound what a forward can carry.
+const (
+	// LambdaRequestBytes is the most a synchronous invocation's request (the whole JSON
+	// event) may hold; Lambda refuses a larger one before the function runs.
+	LambdaRequestBytes = 6291456
+	// LambdaResponseBytes is the most a function's response may hold (100 bytes more
+	// than a request, as Lambda's own error message says).
+	LambdaResponseBytes = 6291556
+	// EventEnvelopeBytes is the room kept for the HTTP API payload 2.0 event around the
+	// body. API Gateway allows 10,240 bytes of request line and headers together; the
+	// event holds the path and query twice (raw and parsed) and the headers once, each
+	// possibly JSON-escaped, plus the request context (IAM caller included): under 64 KiB.
+	EventEnvelopeBytes = 64 << 10
 )
 
 // Problem is one invalid variable. Reason never contains a secret's value.
@@ -291,7 +308,7 @@ func (l *loader) mappingCheck(c *Config) {
 // serviceName reads the gateway service a forward uses when it names none.
 func (l *loader) serviceName(c *Config) {
 	c.ServiceName = l.str("LP_SERVICE_NAME", DefaultServiceName)
-	if !serviceNameRE.MatchString(c.ServiceName) {
+	if !lp.ValidServiceName(c.ServiceName) {
 		// Checked here as well as per request: a bad default would fail every forward
 		// that names no service.
 		l.fail("LP_SERVICE_NAME", "must be 1 to 100 letters, digits, '_', '-' or '.'")
@@ -305,7 +322,7 @@ func (l *loader) forward(c *Config) {
 	c.ForwardConcurrency = l.integer("FORWARD_CONCURRENCY", DefaultForwardConcurrency, 1, MaxForwardConcurrency)
 }
 
-// allowedURLs reads the forward allow-list, checking every entry.
+// allowedURLs parses the forward allow-list once, checking every entry.
 func (l *loader) allowedURLs(c *Config) {
 	raw := l.str("FORWARD_ALLOWED_URLS", "")
 	if raw == "" {
@@ -321,11 +338,12 @@ func (l *loader) allowedURLs(c *Config) {
 		}
 		// The same form rules as a target, so an entry can only name what a target
 		// can match.
-		if _, err := allowlist.ParseEntry(p); err != nil {
+		e, err := allowlist.ParseEntry(p)
+		if err != nil {
 			l.fail("FORWARD_ALLOWED_URLS", "entry %d %s", i+1, err.Error())
 			continue
 		}
-		c.AllowedURLs = append(c.AllowedURLs, p)
+		c.AllowedURLs = append(c.AllowedURLs, e)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lpmtls/lpmtls/shared/allowlist"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/obs"
 )
@@ -33,7 +34,7 @@ func TestDefaults(t *testing.T) {
 		MappingPath:        "/api/account/{accountId}/checks/serviceUrlMappings",
 		OAuth2Version:      "2.0",
 		ServiceName:        "WEBHOOKS",
-		MaxBodyBytes:       6291456,
+		MaxBodyBytes:       4669440,
 		ForwardConcurrency: 10,
 		MetricsNamespace:   "lpmtls",
 		LogLevel:           slog.LevelInfo,
@@ -95,7 +96,7 @@ func TestAllSet(t *testing.T) {
 		{"MappingPath", c.MappingPath, "/v2/{accountId}/m"},
 		{"OAuth2Version", c.OAuth2Version, "1.0"},
 		{"ServiceName", c.ServiceName, "CUSTOM"},
-		{"AllowedURLs", c.AllowedURLs, []string{"https://a.example.com/hooks/", "https://b.example.com/"}},
+		{"AllowedURLs", c.AllowedURLs, allowlist.MustParse("https://a.example.com/hooks/", "https://b.example.com/")},
 		{"MaxBodyBytes", c.MaxBodyBytes, 1024},
 		{"ForwardConcurrency", c.ForwardConcurrency, 100},
 		{"ResultsQueueURL", c.ResultsQueueURL, "https://sqs.us-east-1.amazonaws.com/123456789012/results"},

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/lpmtls/lpmtls/shared/lp"
 )
 
 // Settings of the mTLS configuration calls (certificates and mapping objects) whose
@@ -39,7 +41,7 @@ func (l *loader) mtls(c *Config) {
 			l.fail("LP_SERVICE_IDS", `must be a non-empty JSON object of service names to ids, e.g. {"WEBHOOKS":"2"}`)
 		} else {
 			for name, id := range ids {
-				if !serviceNameRE.MatchString(name) || !serviceIDRE.MatchString(id) {
+				if !lp.ValidServiceName(name) || !serviceIDRE.MatchString(id) {
 					l.fail("LP_SERVICE_IDS", "entry %q: names are 1-100 letters, digits, _ . -; ids 1-20 letters or digits", name)
 				}
 			}

@@ -10,25 +10,23 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/lpmtls/lpmtls/shared/allowlist"
 	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/lp"
-	"github.com/lpmtls/lpmtls/shared/session"
+	"github.com/lpmtls/lpmtls/shared/testworld/memsession"
 	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
 // countingGateway answers 200 and counts: a refused request must never get here.
 type countingGateway struct{ calls atomic.Int64 }
 
-func (g *countingGateway) Forward(_ context.Context, _ lp.Domains, _, _ string, r *lp.ForwardRequest) (*lp.ForwardResponse, error) {
+func (g *countingGateway) Forward(_ context.Context, _ lp.Auth, r *lp.ForwardRequest) (*lp.ForwardResponse, error) {
 	g.calls.Add(1)
 	return &lp.ForwardResponse{StatusCode: 200, Header: http.Header{"Content-Type": {"text/plain"}}, Body: []byte("ok")}, nil
 }
 
-type staticSessions struct{}
-
-func (staticSessions) Do(ctx context.Context, fn func(context.Context, session.Session) error) error {
-	return fn(ctx, session.Session{AccountID: "1", Bearer: "b", Domains: lp.Domains{lp.ServiceMTLSGateway: "gw.example"}})
-}
+// staticSessions speaks for one account; the counting gateway never reads it.
+var staticSessions = &memsession.Sessions{Auth: lp.Auth{AccountID: "1", Bearer: "b", Domains: lp.Domains{lp.ServiceMTLSGateway: "gw.example"}}}
 
 const bypassOrigin = "https://127.0.0.1:8443"
 
@@ -53,7 +51,7 @@ func bypassEvent(url string, headers map[string]string, override, service string
 func TestBypassTableRefused(t *testing.T) {
 	b := testenv.LoadBypass(t, bypassOrigin)
 	gw := &countingGateway{}
-	s := &Service{Gateway: gw, Sessions: staticSessions{}, Policy: Policy{DefaultServiceName: "WEBHOOKS", AllowedURLs: b.Allowed}}
+	s := &Service{Gateway: gw, Sessions: staticSessions, Policy: Policy{DefaultServiceName: "WEBHOOKS", AllowedURLs: allowlist.MustParse(b.Allowed...)}}
 	for _, a := range b.Refused {
 		t.Run(a.Name, func(t *testing.T) {
 			r := s.HandleHTTP(context.Background(), bypassEvent(a.URL, a.Headers, a.Override, a.ServiceName))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lpmtls/lpmtls/shared/allowlist"
 	"github.com/lpmtls/lpmtls/shared/apierr"
+	"github.com/lpmtls/lpmtls/shared/headers"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/obs"
 	"github.com/lpmtls/lpmtls/shared/session"
@@ -20,7 +21,7 @@ import (
 
 // Gateway is the LivePerson call this package needs; *lp.Client satisfies it.
 type Gateway interface {
-	Forward(ctx context.Context, d lp.Domains, accountID, bearer string, r *lp.ForwardRequest) (*lp.ForwardResponse, error)
+	Forward(ctx context.Context, auth lp.Auth, r *lp.ForwardRequest) (*lp.ForwardResponse, error)
 }
 
 // Sessions hands out a bearer and retries once after a 401; *session.Manager satisfies it.
@@ -31,8 +32,8 @@ type Sessions interface {
 // Policy holds the rules every forward obeys.
 type Policy struct {
 	DefaultServiceName string
-	// AllowedURLs are URL prefixes; empty means any https URL.
-	AllowedURLs  []string
+	// AllowedURLs is FORWARD_ALLOWED_URLS as config parsed it; empty means any https URL.
+	AllowedURLs  allowlist.List
 	MaxBodyBytes int
 }
 
@@ -53,10 +54,16 @@ type Input struct {
 	BodyLength int64
 }
 
+// allowedMethods are the methods LivePerson documents for the mTLS gateway. PATCH, HEAD
+// and OPTIONS are not documented: the gateway may refuse them with an answer of its own
+// that lpmtls could not tell from the target's (a HEAD answer has no body to tell by),
+// so they are refused here, where the refusal can say it is lpmtls's.
 var allowedMethods = map[string]bool{
-	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
-	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+	http.MethodGet: true, http.MethodPost: true, http.MethodPut: true, http.MethodDelete: true,
 }
+
+// AllowedMethods lists allowedMethods for the Allow header and messages.
+const AllowedMethods = "GET, POST, PUT, DELETE"
 
 // droppedHeaders describe the hop to lpmtls (API Gateway, SigV4, proxies), not the call
 // to the target: the Authorization here is the caller's SigV4, and a caller who needs an
@@ -75,8 +82,10 @@ func (p Policy) Validate(in Input) (*lp.ForwardRequest, error) {
 		method = http.MethodPost
 	}
 	if !allowedMethods[method] {
-		return nil, apierr.Input(http.StatusMethodNotAllowed, apierr.CodeMethodNotAllowed,
-			"method %q cannot be forwarded; use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS", method)
+		e := apierr.Input(http.StatusMethodNotAllowed, apierr.CodeMethodNotAllowed,
+			"method %q cannot be forwarded: LivePerson's mTLS gateway documents %s only", method, AllowedMethods)
+		e.Allow = AllowedMethods
+		return nil, e
 	}
 	if strings.TrimSpace(in.URL) == "" {
 		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeMissingForwardURL,
@@ -97,7 +106,7 @@ func (p Policy) Validate(in Input) (*lp.ForwardRequest, error) {
 	if service == "" {
 		service = p.DefaultServiceName
 	}
-	if !validToken(service) {
+	if !lp.ValidServiceName(service) {
 		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
 			"LP-service-name must be 1 to 100 letters, digits, '_', '-' or '.'")
 	}
@@ -144,15 +153,8 @@ func (p Policy) checkTargetURL(raw string) error {
 	if err != nil {
 		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidForwardURL, "the target URL %s", err.Error())
 	}
-	if len(p.AllowedURLs) == 0 {
+	if p.AllowedURLs.Allows(t) {
 		return nil
-	}
-	// An entry that does not parse matches nothing; config.Load refuses such entries at
-	// init, so only a hand-built Policy can hold one.
-	for _, raw := range p.AllowedURLs {
-		if e, err := allowlist.ParseEntry(raw); err == nil && e.Allows(t) {
-			return nil
-		}
 	}
 	return apierr.Input(http.StatusForbidden, apierr.CodeURLNotAllowed, "the target URL is not in FORWARD_ALLOWED_URLS")
 }
@@ -163,58 +165,22 @@ func (p Policy) checkTargetURL(raw string) error {
 // is the caller's 400 and never a half-built call.
 func checkHeaders(h http.Header, override string) error {
 	for k, vs := range h {
-		if !validHeaderName(k) {
+		if !headers.ValidName(k) {
 			return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
 				"a header name is not an HTTP token (letters, digits and !#$%%&'*+-.^_`|~)")
 		}
 		for _, v := range vs {
-			if !validHeaderValue(v) {
+			if !headers.ValidValue(v) {
 				return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
 					"header %s has a control character (CR, LF, NUL, ...) in its value", k)
 			}
 		}
 	}
-	if !validHeaderValue(override) {
+	if !headers.ValidValue(override) {
 		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
 			"LP-authorization-override must be a single line without control characters")
 	}
 	return nil
-}
-
-// validHeaderName is RFC 9110's token, as net/http checks it.
-func validHeaderName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue allows any byte but the controls other than tab (RFC 9110 field-value).
-func validHeaderValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func validToken(s string) bool {
-	if s == "" || len(s) > 100 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // endToEnd is the caller's headers, canonically keyed, without droppedHeaders.
@@ -251,7 +217,7 @@ func (s *Service) Send(ctx context.Context, req *lp.ForwardRequest) (*lp.Forward
 	var last session.Session
 	err := s.Sessions.Do(ctx, func(ctx context.Context, sess session.Session) error {
 		t0 := time.Now()
-		r, err := s.Gateway.Forward(ctx, sess.Domains, sess.AccountID, sess.Bearer, req)
+		r, err := s.Gateway.Forward(ctx, sess.Auth, req)
 		recordGateway(ctx, time.Since(t0)) // LivePerson's part, for GatewayLatency
 		resp, last = r, sess
 		return err

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lpmtls/lpmtls/shared/allowlist"
 	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/lp"
 )
@@ -16,7 +17,7 @@ import (
 func ptr(b bool) *bool { return &b }
 
 func TestValidate(t *testing.T) {
-	p := Policy{DefaultServiceName: "WEBHOOKS", AllowedURLs: []string{"https://api.brand.example", "https://hooks.example/in/"}, MaxBodyBytes: 10}
+	p := Policy{DefaultServiceName: "WEBHOOKS", AllowedURLs: allowlist.MustParse("https://api.brand.example", "https://hooks.example/in/"), MaxBodyBytes: 10}
 	cases := []struct {
 		name     string
 		in       Input
@@ -38,6 +39,10 @@ func TestValidate(t *testing.T) {
 		{"not allowed sibling path", Input{Method: "POST", URL: "https://hooks.example/internal"}, 403, apierr.CodeURLNotAllowed, false, ""},
 		{"too large", Input{Method: "POST", URL: "https://api.brand.example/", Body: []byte("01234567890")}, 413, apierr.CodeBodyTooLarge, false, ""},
 		{"trace", Input{Method: "TRACE", URL: "https://api.brand.example/"}, 405, apierr.CodeMethodNotAllowed, false, ""},
+		{"head undocumented", Input{Method: "HEAD", URL: "https://api.brand.example/"}, 405, apierr.CodeMethodNotAllowed, false, ""},
+		{"options undocumented", Input{Method: "OPTIONS", URL: "https://api.brand.example/"}, 405, apierr.CodeMethodNotAllowed, false, ""},
+		{"patch undocumented", Input{Method: "PATCH", URL: "https://api.brand.example/"}, 405, apierr.CodeMethodNotAllowed, false, ""},
+		{"delete", Input{Method: "delete", URL: "https://api.brand.example/"}, 0, "", true, "WEBHOOKS"},
 		{"bad service", Input{Method: "POST", URL: "https://api.brand.example/", ServiceName: "a b"}, 400, apierr.CodeInvalidHeader, false, ""},
 		{"override newline", Input{Method: "POST", URL: "https://api.brand.example/", AuthorizationOverride: "a\r\nX: y"}, 400, apierr.CodeInvalidHeader, false, ""},
 	}
@@ -56,6 +61,9 @@ func TestValidate(t *testing.T) {
 			var ae *apierr.Error
 			if !errors.As(err, &ae) || ae.Status != c.status || ae.Code != c.code || ae.Source != apierr.SourceLPMTLS {
 				t.Fatalf("got %#v, want %d %s", err, c.status, c.code)
+			}
+			if allow := ae.HTTPResponse().Headers["Allow"]; (c.status == 405) != (allow == AllowedMethods) {
+				t.Fatalf("Allow %q on a %d", allow, c.status)
 			}
 		})
 	}
@@ -120,8 +128,8 @@ func TestHeadersReachingGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := lp.New(lp.Options{HTTPClient: srv.Client()})
-	d := lp.Domains{lp.ServiceMTLSGateway: srv.Listener.Addr().String()}
-	if _, err := c.Forward(context.Background(), d, "1", "the-bearer", req); err != nil {
+	auth := lp.Auth{AccountID: "1", Bearer: "the-bearer", Domains: lp.Domains{lp.ServiceMTLSGateway: srv.Listener.Addr().String()}}
+	if _, err := c.Forward(context.Background(), auth, req); err != nil {
 		t.Fatal(err)
 	}
 	h := <-got

@@ -18,6 +18,7 @@ import (
 	"github.com/lpmtls/lpmtls/shared/allowlist"
 	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/apigw"
+	"github.com/lpmtls/lpmtls/shared/headers"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
@@ -27,7 +28,7 @@ type recordingGateway struct{ last *lp.ForwardRequest }
 
 var fuzzAnswer = &lp.ForwardResponse{StatusCode: 201, Header: http.Header{"Content-Type": {"application/json"}, "Set-Cookie": {"a=1", "b=2"}}, Body: []byte(`{"ok":1}`)}
 
-func (g *recordingGateway) Forward(_ context.Context, _ lp.Domains, _, _ string, r *lp.ForwardRequest) (*lp.ForwardResponse, error) {
+func (g *recordingGateway) Forward(_ context.Context, _ lp.Auth, r *lp.ForwardRequest) (*lp.ForwardResponse, error) {
 	g.last = r
 	return fuzzAnswer, nil
 }
@@ -68,7 +69,7 @@ func FuzzHandleHTTP(f *testing.F) {
 			return
 		}
 		gw := &recordingGateway{}
-		s := &Service{Gateway: gw, Sessions: staticSessions{}, Policy: Policy{DefaultServiceName: "WEBHOOKS", AllowedURLs: b.Allowed, MaxBodyBytes: 1 << 20}, Logger: quiet}
+		s := &Service{Gateway: gw, Sessions: staticSessions, Policy: Policy{DefaultServiceName: "WEBHOOKS", AllowedURLs: list, MaxBodyBytes: 1 << 20}, Logger: quiet}
 		resp := s.HandleHTTP(context.Background(), &e)
 		if gw.last == nil {
 			var body apierr.Body
@@ -90,7 +91,7 @@ func FuzzHandleHTTP(f *testing.F) {
 		}
 		// Nothing that could split a header.
 		for k, vs := range req.Header {
-			if !validHeaderName(k) {
+			if !headers.ValidName(k) {
 				t.Fatalf("header name %q forwarded", k)
 			}
 			for _, v := range vs {
@@ -99,7 +100,7 @@ func FuzzHandleHTTP(f *testing.F) {
 				}
 			}
 		}
-		if strings.ContainsAny(req.AuthorizationOverride, "\r\n\x00") || !validToken(req.ServiceName) {
+		if strings.ContainsAny(req.AuthorizationOverride, "\r\n\x00") || !lp.ValidServiceName(req.ServiceName) {
 			t.Fatalf("override %q / service %q forwarded", req.AuthorizationOverride, req.ServiceName)
 		}
 		// What came in goes out.

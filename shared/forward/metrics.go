@@ -34,25 +34,27 @@ const (
 	DefaultNamespace = "lpmtls"
 )
 
-// Outcomes of one forward (the Outcome dimension).
+// Outcome is what became of one forward: the value of the Outcome dimension, and the
+// queue's verdict on a message.
+type Outcome string
+
 const (
 	// OutcomeDelivered: the target answered and its answer went back (HTTP) or the
 	// message left the queue (SQS).
-	OutcomeDelivered = "delivered"
-	// OutcomeTransient: an upstream or lpmtls failure worth another attempt.
-	OutcomeTransient = "transient"
-	// OutcomePermanent: LivePerson or the target refused in a way no retry cures.
-	OutcomePermanent = "permanent"
+	OutcomeDelivered Outcome = "delivered"
+	// OutcomeTransient: an upstream or lpmtls failure worth another attempt (SQS: a
+	// batch item failure).
+	OutcomeTransient Outcome = "transient"
+	// OutcomePermanent: LivePerson or the target refused in a way no retry cures (SQS:
+	// dead-lettered with the reason, then deleted).
+	OutcomePermanent Outcome = "permanent"
 	// OutcomeClientError: the request itself was invalid (a 4xx from lpmtls).
-	OutcomeClientError = "client_error"
+	OutcomeClientError Outcome = "client_error"
 )
-
-// Outcomes lists every Outcome value.
-var Outcomes = []string{OutcomeDelivered, OutcomeTransient, OutcomePermanent, OutcomeClientError}
 
 // OutcomeOf classifies a forward's failure (nil: delivered). The HTTP route and the
 // queue share it so the same failure counts the same way on both.
-func OutcomeOf(ae *apierr.Error) string {
+func OutcomeOf(ae *apierr.Error) Outcome {
 	switch {
 	case ae == nil:
 		return OutcomeDelivered
@@ -77,8 +79,9 @@ type Invocation struct {
 }
 
 type outcomeCount struct {
-	outcome, code string
-	n             int
+	outcome Outcome
+	code    string
+	n       int
 }
 
 type sourceCount struct {
@@ -95,7 +98,7 @@ func InvocationFrom(ctx context.Context) *Invocation {
 }
 
 // RecordOutcome counts one forward's outcome and, for a failure, its error code.
-func RecordOutcome(ctx context.Context, outcome, code string) {
+func RecordOutcome(ctx context.Context, outcome Outcome, code string) {
 	inv := InvocationFrom(ctx)
 	if inv == nil {
 		return
@@ -245,7 +248,7 @@ func (m *Metrics) Documents(inv *Invocation, trigger string) []metrics.EMF {
 		}
 		if i < len(inv.counts) {
 			c := inv.counts[i]
-			d.Dimensions[DimensionOutcome] = c.outcome
+			d.Dimensions[DimensionOutcome] = string(c.outcome)
 			// Also under FunctionName alone: the total the error-rate alarm divides by.
 			d.Metrics = append(d.Metrics, metrics.Metric{Name: MetricForwards, Unit: "Count", Value: float64(c.n),
 				DimensionSets: [][]string{{DimensionFunction, DimensionOutcome}, fn}})

@@ -15,37 +15,21 @@ import (
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/session"
 	"github.com/lpmtls/lpmtls/shared/testworld/emfdoc"
+	"github.com/lpmtls/lpmtls/shared/testworld/memsession"
 )
-
-// fakeSessions hands out one session and, like session.Manager, replays once after a 401.
-type fakeSessions struct {
-	source session.TokenSource
-	login  func(ctx context.Context)
-}
-
-func (f *fakeSessions) Do(ctx context.Context, fn func(context.Context, session.Session) error) error {
-	s := session.Session{AccountID: "90412233", Bearer: "b", Domains: lp.Domains{}, Source: f.source}
-	err := fn(ctx, s)
-	if lp.KindOf(err) == lp.KindAuth {
-		f.login(ctx)
-		s.Source = session.SourceLogin
-		err = fn(ctx, s)
-	}
-	return err
-}
 
 type fakeGateway struct {
 	answer func() (*lp.ForwardResponse, error)
 }
 
-func (g fakeGateway) Forward(context.Context, lp.Domains, string, string, *lp.ForwardRequest) (*lp.ForwardResponse, error) {
+func (g fakeGateway) Forward(context.Context, lp.Auth, *lp.ForwardRequest) (*lp.ForwardResponse, error) {
 	return g.answer()
 }
 
 func TestOutcomeOf(t *testing.T) {
 	for _, c := range []struct {
 		ae   *apierr.Error
-		want string
+		want Outcome
 	}{
 		{nil, OutcomeDelivered},
 		{apierr.Input(400, apierr.CodeMissingForwardURL, "x"), OutcomeClientError},
@@ -97,10 +81,10 @@ func TestHTTPMetrics(t *testing.T) {
 	ok := func() (*lp.ForwardResponse, error) {
 		return &lp.ForwardResponse{StatusCode: 200, Body: []byte("ok")}, nil
 	}
-	base := func(outcome string, extra map[string]float64) map[string]float64 {
+	base := func(outcome Outcome, extra map[string]float64) map[string]float64 {
 		m := map[string]float64{
 			key(MetricLatency): 1, key(MetricLogins): 0,
-			key(MetricForwards, DimensionOutcome, outcome): 1, key(MetricForwards): 1,
+			key(MetricForwards, DimensionOutcome, string(outcome)): 1, key(MetricForwards): 1,
 		}
 		for k, v := range extra {
 			m[k] = v
@@ -128,7 +112,8 @@ func TestHTTPMetrics(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var out bytes.Buffer
 			m := &Metrics{FunctionName: fn, Out: &out, Now: time.Now}
-			svc := &Service{Gateway: fakeGateway{c.answer}, Sessions: &fakeSessions{source: c.source, login: RecordLogin},
+			svc := &Service{Gateway: fakeGateway{c.answer}, Sessions: &memsession.Sessions{
+				Auth: lp.Auth{AccountID: "90412233", Bearer: "b", Domains: lp.Domains{}}, Source: c.source, Relogin: RecordLogin},
 				Policy: Policy{DefaultServiceName: "WEBHOOKS"}, Logger: slog.New(slog.DiscardHandler)}
 			e := &events.APIGatewayV2HTTPRequest{Headers: map[string]string{}, Body: "{}"}
 			e.RequestContext.HTTP.Method = http.MethodPost
@@ -170,7 +155,7 @@ func TestBatchDocuments(t *testing.T) {
 			src = session.SourceLogin
 		}
 		recordGateway(ctx, time.Millisecond)
-		recordSession(ctx, session.Session{AccountID: "1", Source: src})
+		recordSession(ctx, session.Session{Auth: lp.Auth{AccountID: "1"}, Source: src})
 	}
 	var out bytes.Buffer
 	for _, d := range m.Documents(inv, "sqs") {
@@ -186,8 +171,8 @@ func TestBatchDocuments(t *testing.T) {
 		return emfdoc.Series{Namespace: "ns", Name: metric, Dimensions: pairs(append([]string{DimensionFunction, "f"}, dims...))}.Key()
 	}
 	for key, want := range map[string]float64{
-		k(MetricForwards): 10, k(MetricForwards, DimensionOutcome, OutcomeDelivered): 7,
-		k(MetricForwards, DimensionOutcome, OutcomeTransient): 2, k(MetricForwards, DimensionOutcome, OutcomeClientError): 1,
+		k(MetricForwards): 10, k(MetricForwards, DimensionOutcome, string(OutcomeDelivered)): 7,
+		k(MetricForwards, DimensionOutcome, string(OutcomeTransient)): 2, k(MetricForwards, DimensionOutcome, string(OutcomeClientError)): 1,
 		k(MetricErrors, DimensionErrorCode, "liveperson_throttled"): 2, k(MetricErrors, DimensionErrorCode, apierr.CodeInvalidJSON): 1,
 		k(MetricLogins): 1, k(MetricLatency): 1, k(MetricGatewayLatency): 1,
 		k(MetricTokenSource, DimensionSource, "memory"): 8, k(MetricTokenSource, DimensionSource, "login"): 1,

@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lpmtls/lpmtls/shared/certificates"
 	"github.com/lpmtls/lpmtls/shared/config"
 	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/mapping"
 	"github.com/lpmtls/lpmtls/shared/obs"
 	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
 	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
@@ -165,8 +167,8 @@ func newLive(t testing.TB, env *testenv.Env, vars map[string]string) *live {
 		t.Fatal(err)
 	}
 	l.Checker = &Checker{
-		Mapping:      l.deps.MappingService(),
-		Certificates: l.deps.CertificateService(),
+		Mapping:      &mapping.Service{Checker: l.deps.LP, Sessions: l.deps.Sessions, Logger: logger},
+		Certificates: &certificates.Service{Lister: l.deps.LP, Sessions: l.deps.Sessions},
 		WarningDays:  cfg.CertExpiryWarningDays,
 		AccountID:    l.deps.AccountID,
 		Targets:      []lp.Mapping{{ServiceName: testenv.ServiceName, URL: env.MappedURL}},

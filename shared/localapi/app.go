@@ -15,6 +15,7 @@ import (
 	"github.com/lpmtls/lpmtls/shared/forward"
 	"github.com/lpmtls/lpmtls/shared/lambdaevent"
 	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/mapping"
 	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
 	"github.com/lpmtls/lpmtls/shared/wiring"
 )
@@ -90,7 +91,8 @@ func NewApp(ctx context.Context, cfg *config.Config, o AppOptions) (*App, error)
 		return nil, err
 	}
 	// The same services and routers the Lambda mains build (functions/*/main.go).
-	fwd, mp := deps.ForwardService(), deps.MappingService()
+	fwd := forward.NewService(a.Config, deps.LP, deps.Sessions, logger)
+	mp := &mapping.Service{Checker: deps.LP, Sessions: deps.Sessions, Logger: logger}
 	a.Handler, err = NewHandler(Options{
 		Routes: []Route{
 			{Key: RouteMapping, Function: "mapping", Invoker: lambdaevent.Router{Name: "mapping", HTTP: mp.HandleHTTP}},

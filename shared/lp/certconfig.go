@@ -137,16 +137,6 @@ type Activation struct {
 	ValidateURL bool
 }
 
-func checkCall(op, accountID, bearer string) error {
-	if accountID == "" {
-		return badRequest(op, "account id is empty")
-	}
-	if bearer == "" || !validHeaderValue(bearer) {
-		return badRequest(op, "bearer is empty or not a valid header value")
-	}
-	return nil
-}
-
 // openUpload checks the p12 locally, so a wrong password or a file LivePerson cannot
 // use fails before anything is sent, and returns the bundle for its expiry.
 func openUpload(op string, up CertificateUpload) (*p12.Bundle, error) {
@@ -162,33 +152,33 @@ func openUpload(op string, up CertificateUpload) (*p12.Bundle, error) {
 
 // UploadCertificate stores a new certificate (POST …/certificates/by-file). The p12 is
 // opened locally first; the answer's expiry, when LivePerson gives none, is the p12's.
-func (c *Client) UploadCertificate(ctx context.Context, d Domains, accountID, bearer string, up CertificateUpload) (Certificate, error) {
-	return c.saveCertificate(ctx, d, accountID, bearer, "", up)
+func (c *Client) UploadCertificate(ctx context.Context, auth Auth, up CertificateUpload) (Certificate, error) {
+	return c.saveCertificate(ctx, auth, "", up)
 }
 
 // ReplaceCertificate puts a new p12 under an existing certificate id (PUT
 // …/certificates/by-file with "id"): mappings that point at the id keep working and
 // present the new certificate.
-func (c *Client) ReplaceCertificate(ctx context.Context, d Domains, accountID, bearer string, id CertificateID, up CertificateUpload) (Certificate, error) {
+func (c *Client) ReplaceCertificate(ctx context.Context, auth Auth, id CertificateID, up CertificateUpload) (Certificate, error) {
 	if id == "" {
 		return Certificate{}, badRequest("certificate replace", "certificate id is empty")
 	}
-	return c.saveCertificate(ctx, d, accountID, bearer, id, up)
+	return c.saveCertificate(ctx, auth, id, up)
 }
 
-func (c *Client) saveCertificate(ctx context.Context, d Domains, accountID, bearer string, id CertificateID, up CertificateUpload) (Certificate, error) {
+func (c *Client) saveCertificate(ctx context.Context, auth Auth, id CertificateID, up CertificateUpload) (Certificate, error) {
 	op, method, what := "certificate upload", http.MethodPost, "certificate upload"
 	if id != "" {
 		op, method, what = "certificate replace", http.MethodPut, "certificate replace"
 	}
-	if err := checkCall(op, accountID, bearer); err != nil {
+	if err := auth.check(op); err != nil {
 		return Certificate{}, err
 	}
 	bundle, err := openUpload(op, up)
 	if err != nil {
 		return Certificate{}, err
 	}
-	u, err := certificatesURL(d, accountID, "/by-file")
+	u, err := certificatesURL(auth, "/by-file")
 	if err != nil {
 		return Certificate{}, err
 	}
@@ -206,8 +196,8 @@ func (c *Client) saveCertificate(ctx context.Context, d Domains, accountID, bear
 		return Certificate{}, badRequest(op, "cannot build the multipart body")
 	}
 	status, raw, err := c.call(ctx, apiCall{
-		op: op, method: method, url: u, bearer: bearer, contentType: ctype, body: body,
-		reject: c.apiReject(op, what, bearer, up.Password),
+		op: op, method: method, url: u, bearer: auth.Bearer, contentType: ctype, body: body,
+		reject: c.apiReject(op, what, auth.Bearer, up.Password),
 	})
 	if err != nil {
 		return Certificate{}, err
@@ -219,7 +209,7 @@ func (c *Client) saveCertificate(ctx context.Context, d Domains, accountID, bear
 	}
 	if err := json.Unmarshal(raw, &ans); err != nil {
 		return Certificate{}, scrub(&Error{Kind: KindGateway, Op: op, Status: status,
-			Message: what + " answer is not the documented JSON object", Body: clipBody(raw)}, bearer, up.Password)
+			Message: what + " answer is not the documented JSON object", Body: clipBody(raw)}, auth.Bearer, up.Password)
 	}
 	saved := append(ans.Saved, ans.Saved2...)
 	if len(saved) == 0 {
@@ -283,15 +273,15 @@ func safeFileName(s string) string {
 
 // ActivateCertificate creates the mapping (serviceName, url) → certificate id (POST
 // …/certificates/activate/{id}). A failed URL validation is KindTarget.
-func (c *Client) ActivateCertificate(ctx context.Context, d Domains, accountID, bearer string, id CertificateID, a Activation) (MappingObject, error) {
+func (c *Client) ActivateCertificate(ctx context.Context, auth Auth, id CertificateID, a Activation) (MappingObject, error) {
 	const op = "certificate activate"
-	if err := checkCall(op, accountID, bearer); err != nil {
+	if err := auth.check(op); err != nil {
 		return MappingObject{}, err
 	}
 	if id == "" || strings.TrimSpace(a.ServiceName) == "" || a.URL == "" {
 		return MappingObject{}, badRequest(op, "activate needs a certificate id, a service name and a url")
 	}
-	u, err := certificatesURL(d, accountID, "/activate/"+url.PathEscape(string(id)))
+	u, err := certificatesURL(auth, "/activate/"+url.PathEscape(string(id)))
 	if err != nil {
 		return MappingObject{}, err
 	}
@@ -305,9 +295,9 @@ func (c *Client) ActivateCertificate(ctx context.Context, d Domains, accountID, 
 	if err != nil {
 		return MappingObject{}, badRequest(op, "cannot encode the activation")
 	}
-	reject := c.apiReject(op, "certificate activation", bearer)
+	reject := c.apiReject(op, "certificate activation", auth.Bearer)
 	status, ans, err := c.call(ctx, apiCall{
-		op: op, method: http.MethodPost, url: u, bearer: bearer, contentType: "application/json", body: raw,
+		op: op, method: http.MethodPost, url: u, bearer: auth.Bearer, contentType: "application/json", body: raw,
 		reject: func(e *Error, h http.Header) *Error {
 			e = reject(e, h)
 			if e.Status == http.StatusFailedDependency {
@@ -325,18 +315,18 @@ func (c *Client) ActivateCertificate(ctx context.Context, d Domains, accountID, 
 	var m MappingObject
 	if err := json.Unmarshal(ans, &m); err != nil {
 		return MappingObject{}, scrub(&Error{Kind: KindGateway, Op: op, Status: status,
-			Message: "activation answer is not a mapping object", Body: clipBody(ans)}, bearer)
+			Message: "activation answer is not a mapping object", Body: clipBody(ans)}, auth.Bearer)
 	}
 	return m, nil
 }
 
 // mappingObjectsURL is the ac-common collection, or one object when id is set.
-func (c *Client) mappingObjectsURL(d Domains, accountID string, id MappingID) (string, error) {
-	host, err := d.Host(c.opts.MappingObjectsService)
+func (c *Client) mappingObjectsURL(auth Auth, id MappingID) (string, error) {
+	host, err := auth.Domains.Host(c.opts.MappingObjectsService)
 	if err != nil {
 		return "", err
 	}
-	u := "https://" + host + strings.ReplaceAll(c.opts.MappingObjectsPath, "{accountId}", url.PathEscape(accountID))
+	u := "https://" + host + strings.ReplaceAll(c.opts.MappingObjectsPath, "{accountId}", url.PathEscape(auth.AccountID))
 	if id != "" {
 		u += "/" + url.PathEscape(string(id))
 	}
@@ -363,25 +353,25 @@ func ifMatch(revision string) http.Header {
 
 // ListMappingObjects returns the account's mapping objects (deleted ones left out) and
 // the configuration's revision ("" when LivePerson sends none).
-func (c *Client) ListMappingObjects(ctx context.Context, d Domains, accountID, bearer string) ([]MappingObject, string, error) {
+func (c *Client) ListMappingObjects(ctx context.Context, auth Auth) ([]MappingObject, string, error) {
 	const op = "mapping objects"
-	if err := checkCall(op, accountID, bearer); err != nil {
+	if err := auth.check(op); err != nil {
 		return nil, "", err
 	}
-	u, err := c.mappingObjectsURL(d, accountID, "")
+	u, err := c.mappingObjectsURL(auth, "")
 	if err != nil {
 		return nil, "", err
 	}
 	var h http.Header
-	status, raw, err := c.call(ctx, apiCall{op: op, method: http.MethodGet, url: u, bearer: bearer, answerHeader: &h,
-		reject: c.apiReject(op, "mapping object list", bearer)})
+	status, raw, err := c.call(ctx, apiCall{op: op, method: http.MethodGet, url: u, bearer: auth.Bearer, answerHeader: &h,
+		reject: c.apiReject(op, "mapping object list", auth.Bearer)})
 	if err != nil {
 		return nil, "", err
 	}
 	var all []MappingObject
 	if err := json.Unmarshal(raw, &all); err != nil || all == nil {
 		return nil, "", scrub(&Error{Kind: KindGateway, Op: op, Status: status,
-			Message: "mapping object list is not a JSON array", Body: clipBody(raw)}, bearer)
+			Message: "mapping object list is not a JSON array", Body: clipBody(raw)}, auth.Bearer)
 	}
 	out := all[:0]
 	for _, m := range all {
@@ -393,23 +383,23 @@ func (c *Client) ListMappingObjects(ctx context.Context, d Domains, accountID, b
 }
 
 // GetMappingObject reads one mapping object and the revision.
-func (c *Client) GetMappingObject(ctx context.Context, d Domains, accountID, bearer string, id MappingID) (MappingObject, string, error) {
+func (c *Client) GetMappingObject(ctx context.Context, auth Auth, id MappingID) (MappingObject, string, error) {
 	const op = "mapping object"
 	var h http.Header
-	m, err := c.mappingObjectCall(ctx, d, accountID, bearer, op, http.MethodGet, id, nil, "", &h)
+	m, err := c.mappingObjectCall(ctx, auth, op, http.MethodGet, id, nil, "", &h)
 	return m, revisionOf(h), err
 }
 
 // CreateMappingObjects creates objects in one call (LivePerson's body is an array).
-func (c *Client) CreateMappingObjects(ctx context.Context, d Domains, accountID, bearer string, objs []MappingObject) ([]MappingObject, error) {
+func (c *Client) CreateMappingObjects(ctx context.Context, auth Auth, objs []MappingObject) ([]MappingObject, error) {
 	const op = "mapping objects create"
-	if err := checkCall(op, accountID, bearer); err != nil {
+	if err := auth.check(op); err != nil {
 		return nil, err
 	}
 	if len(objs) == 0 {
 		return []MappingObject{}, nil
 	}
-	u, err := c.mappingObjectsURL(d, accountID, "")
+	u, err := c.mappingObjectsURL(auth, "")
 	if err != nil {
 		return nil, err
 	}
@@ -417,8 +407,8 @@ func (c *Client) CreateMappingObjects(ctx context.Context, d Domains, accountID,
 	if err != nil {
 		return nil, badRequest(op, "cannot encode mapping objects")
 	}
-	status, raw, err := c.call(ctx, apiCall{op: op, method: http.MethodPost, url: u, bearer: bearer,
-		contentType: "application/json", body: body, reject: c.apiReject(op, "mapping object create", bearer)})
+	status, raw, err := c.call(ctx, apiCall{op: op, method: http.MethodPost, url: u, bearer: auth.Bearer,
+		contentType: "application/json", body: body, reject: c.apiReject(op, "mapping object create", auth.Bearer)})
 	if err != nil {
 		return nil, err
 	}
@@ -434,14 +424,14 @@ func (c *Client) CreateMappingObjects(ctx context.Context, d Domains, accountID,
 	}
 	if err != nil {
 		return nil, scrub(&Error{Kind: KindGateway, Op: op, Status: status,
-			Message: "mapping object create answer is not readable", Body: clipBody(raw)}, bearer)
+			Message: "mapping object create answer is not readable", Body: clipBody(raw)}, auth.Bearer)
 	}
 	return out, nil
 }
 
 // UpdateMappingObject replaces one object (PUT …/{id}); revision, when known, is sent
 // as If-Match.
-func (c *Client) UpdateMappingObject(ctx context.Context, d Domains, accountID, bearer string, m MappingObject, revision string) (MappingObject, error) {
+func (c *Client) UpdateMappingObject(ctx context.Context, auth Auth, m MappingObject, revision string) (MappingObject, error) {
 	const op = "mapping object update"
 	if m.ID == "" {
 		return MappingObject{}, badRequest(op, "mapping object has no id")
@@ -450,29 +440,29 @@ func (c *Client) UpdateMappingObject(ctx context.Context, d Domains, accountID, 
 	if err != nil {
 		return MappingObject{}, badRequest(op, "cannot encode the mapping object")
 	}
-	return c.mappingObjectCall(ctx, d, accountID, bearer, op, http.MethodPut, m.ID, body, revision, nil)
+	return c.mappingObjectCall(ctx, auth, op, http.MethodPut, m.ID, body, revision, nil)
 }
 
 // DeleteMappingObject deletes one object (DELETE …/{id}).
-func (c *Client) DeleteMappingObject(ctx context.Context, d Domains, accountID, bearer string, id MappingID, revision string) error {
+func (c *Client) DeleteMappingObject(ctx context.Context, auth Auth, id MappingID, revision string) error {
 	const op = "mapping object delete"
-	_, err := c.mappingObjectCall(ctx, d, accountID, bearer, op, http.MethodDelete, id, nil, revision, nil)
+	_, err := c.mappingObjectCall(ctx, auth, op, http.MethodDelete, id, nil, revision, nil)
 	return err
 }
 
-func (c *Client) mappingObjectCall(ctx context.Context, d Domains, accountID, bearer, op, method string, id MappingID, body []byte, revision string, h *http.Header) (MappingObject, error) {
-	if err := checkCall(op, accountID, bearer); err != nil {
+func (c *Client) mappingObjectCall(ctx context.Context, auth Auth, op, method string, id MappingID, body []byte, revision string, h *http.Header) (MappingObject, error) {
+	if err := auth.check(op); err != nil {
 		return MappingObject{}, err
 	}
 	if id == "" {
 		return MappingObject{}, badRequest(op, "mapping object id is empty")
 	}
-	u, err := c.mappingObjectsURL(d, accountID, id)
+	u, err := c.mappingObjectsURL(auth, id)
 	if err != nil {
 		return MappingObject{}, err
 	}
-	a := apiCall{op: op, method: method, url: u, bearer: bearer, body: body, header: ifMatch(revision), answerHeader: h,
-		reject: c.apiReject(op, op, bearer)}
+	a := apiCall{op: op, method: method, url: u, bearer: auth.Bearer, body: body, header: ifMatch(revision), answerHeader: h,
+		reject: c.apiReject(op, op, auth.Bearer)}
 	if body != nil {
 		a.contentType = "application/json"
 	}
@@ -487,7 +477,7 @@ func (c *Client) mappingObjectCall(ctx context.Context, d Domains, accountID, be
 				return MappingObject{}, nil // the answer to a delete is not needed
 			}
 			return MappingObject{}, scrub(&Error{Kind: KindGateway, Op: op, Status: status,
-				Message: op + " answer is not a mapping object", Body: clipBody(raw)}, bearer)
+				Message: op + " answer is not a mapping object", Body: clipBody(raw)}, auth.Bearer)
 		}
 	}
 	return m, nil

@@ -18,7 +18,7 @@ func FuzzListMappingObjects(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		status = fuzzStatus(status)
 		c.set(status, body)
-		out, _, err := lp.c.ListMappingObjects(context.Background(), lp.d, "90412233", testBearer)
+		out, _, err := lp.c.ListMappingObjects(context.Background(), lp.auth("90412233"))
 		if err != nil {
 			checkAPIKind(t, typedError(t, err, testBearer), status)
 			return
@@ -57,7 +57,7 @@ func FuzzUploadAnswer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		status = fuzzStatus(status)
 		c.set(status, body)
-		cert, err := lp.c.UploadCertificate(context.Background(), lp.d, "90412233", testBearer, up)
+		cert, err := lp.c.UploadCertificate(context.Background(), lp.auth("90412233"), up)
 		if err != nil {
 			checkAPIKind(t, typedError(t, err, testBearer, testP12Password), status)
 			return

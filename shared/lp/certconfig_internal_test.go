@@ -76,7 +76,7 @@ func TestUploadRequestAndExpiryFromP12(t *testing.T) {
 		_, _ = w.Write(fixture(t, "upload_ok_null_expiry.json"))
 	})
 	up := CertificateUpload{Name: "brand-hooks-2025", Password: testP12Password, P12: file}
-	got, err := f.c.UploadCertificate(context.Background(), f.d, "90412233", testBearer, up)
+	got, err := f.c.UploadCertificate(context.Background(), f.auth("90412233"), up)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestUploadRequestAndExpiryFromP12(t *testing.T) {
 		t.Errorf("certificate %+v: expiry must come from the p12 when LivePerson sends null", got)
 	}
 
-	got, err = f.c.ReplaceCertificate(context.Background(), f.d, "90412233", testBearer, "7001002003", up)
+	got, err = f.c.ReplaceCertificate(context.Background(), f.auth("90412233"), "7001002003", up)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestUploadRefusals(t *testing.T) {
 			if up.P12 == nil && up.Name == "" {
 				up = CertificateUpload{Name: "a", Password: testP12Password, P12: good}
 			}
-			_, err := f.c.UploadCertificate(context.Background(), f.d, "90412233", testBearer, up)
+			_, err := f.c.UploadCertificate(context.Background(), f.auth("90412233"), up)
 			if KindOf(err) != tt.kind {
 				t.Fatalf("err %v, want kind %v", err, tt.kind)
 			}
@@ -166,8 +166,9 @@ func TestActivate(t *testing.T) {
 			w.WriteHeader(http.StatusCreated)
 			_, _ = w.Write(fixture(t, "activate_ok.json"))
 		}, func(o *Options) { o.ActivateFlagInBody = inBody })
-		m, err := f.c.ActivateCertificate(context.Background(), f.d, "90412233", testBearer, "7001002003",
+		m, err := f.c.ActivateCertificate(context.Background(), f.auth("90412233"), "7001002003",
 			Activation{ServiceName: "WEBHOOKS", URL: "https://api.brand.example/hooks/in?x=1", ValidateURL: true})
+
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,8 +195,9 @@ func TestActivate(t *testing.T) {
 		w.WriteHeader(http.StatusFailedDependency)
 		_, _ = io.WriteString(w, `{"message":"could not reach https://api.brand.example/hooks/in?x=1"}`)
 	})
-	_, err := f.c.ActivateCertificate(context.Background(), f.d, "90412233", testBearer, "1",
+	_, err := f.c.ActivateCertificate(context.Background(), f.auth("90412233"), "1",
 		Activation{ServiceName: "WEBHOOKS", URL: "https://api.brand.example/hooks/in?x=1", ValidateURL: true})
+
 	if KindOf(err) != KindTarget || strings.Contains(err.Error(), "x=1") {
 		t.Errorf("424: %v", err)
 	}
@@ -222,7 +224,7 @@ func TestMappingObjectsCalls(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
-	list, rev, err := f.c.ListMappingObjects(ctx, f.d, "90412233", testBearer)
+	list, rev, err := f.c.ListMappingObjects(ctx, f.auth("90412233"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,15 +233,15 @@ func TestMappingObjectsCalls(t *testing.T) {
 	}
 	obj := MappingObject{CertificationID: "7001002003", ServiceID: "2", Enable: true, URL: "https://api.brand.example/hooks/in?x=1",
 		SiteID: "90412233", Name: "hooks-mapping-1"}
-	created, err := f.c.CreateMappingObjects(ctx, f.d, "90412233", testBearer, []MappingObject{obj})
+	created, err := f.c.CreateMappingObjects(ctx, f.auth("90412233"), []MappingObject{obj})
 	if err != nil || len(created) != 1 || created[0].ID != "8100200300" {
 		t.Fatalf("create %+v %v", created, err)
 	}
 	obj.ID = "8100200300"
-	if _, err := f.c.UpdateMappingObject(ctx, f.d, "90412233", testBearer, obj, rev); err != nil {
+	if _, err := f.c.UpdateMappingObject(ctx, f.auth("90412233"), obj, rev); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.c.DeleteMappingObject(ctx, f.d, "90412233", testBearer, "8100200300", rev); err != nil {
+	if err := f.c.DeleteMappingObject(ctx, f.auth("90412233"), "8100200300", rev); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
@@ -268,7 +270,7 @@ func TestMappingObjectsCalls(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, `[]`)
 	}, func(o *Options) { o.MappingObjectsPath = "/custom/{accountId}/mtls/"; o.MappingObjectsVersion = "-" })
-	if _, _, err := f2.c.ListMappingObjects(ctx, f2.d, "90412233", testBearer); err != nil {
+	if _, _, err := f2.c.ListMappingObjects(ctx, f2.auth("90412233")); err != nil {
 		t.Fatal(err)
 	}
 }

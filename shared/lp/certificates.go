@@ -160,30 +160,27 @@ func ParseExpiry(s string) (time.Time, bool) {
 }
 
 // certificatesURL is the account's certificate collection on the mTLS gateway.
-func certificatesURL(d Domains, accountID, suffix string) (string, error) {
-	host, err := d.Host(ServiceMTLSGateway)
+func certificatesURL(auth Auth, suffix string) (string, error) {
+	host, err := auth.Domains.Host(ServiceMTLSGateway)
 	if err != nil {
 		return "", err
 	}
-	return "https://" + host + "/mtls/account/" + url.PathEscape(accountID) + "/certificates" + suffix, nil
+	return "https://" + host + "/mtls/account/" + url.PathEscape(auth.AccountID) + "/certificates" + suffix, nil
 }
 
 // ListCertificates returns the account's certificates, deleted ones left out.
-func (c *Client) ListCertificates(ctx context.Context, d Domains, accountID, bearer string) ([]Certificate, error) {
+func (c *Client) ListCertificates(ctx context.Context, auth Auth) ([]Certificate, error) {
 	const op = "certificates"
-	if accountID == "" {
-		return nil, badRequest(op, "account id is empty")
+	if err := auth.check(op); err != nil {
+		return nil, err
 	}
-	if bearer == "" || !validHeaderValue(bearer) {
-		return nil, badRequest(op, "bearer is empty or not a valid header value")
-	}
-	u, err := certificatesURL(d, accountID, "")
+	u, err := certificatesURL(auth, "")
 	if err != nil {
 		return nil, err
 	}
 	status, raw, err := c.call(ctx, apiCall{
-		op: op, method: http.MethodGet, url: u, bearer: bearer,
-		reject: c.apiReject(op, "certificate list", bearer),
+		op: op, method: http.MethodGet, url: u, bearer: auth.Bearer,
+		reject: c.apiReject(op, "certificate list", auth.Bearer),
 	})
 	if err != nil {
 		return nil, err
@@ -191,7 +188,7 @@ func (c *Client) ListCertificates(ctx context.Context, d Domains, accountID, bea
 	var all []Certificate
 	if err := json.Unmarshal(raw, &all); err != nil || all == nil {
 		return nil, scrub(&Error{Kind: KindGateway, Op: op, Status: status,
-			Message: "certificate list answer is not a JSON array of certificates", Body: clipBody(raw)}, bearer)
+			Message: "certificate list answer is not a JSON array of certificates", Body: clipBody(raw)}, auth.Bearer)
 	}
 	out := all[:0]
 	for _, cert := range all {

@@ -14,7 +14,7 @@ func TestListCertificates(t *testing.T) {
 		gotReq = r
 		_, _ = w.Write(fixture(t, "certificates_ok.json"))
 	})
-	got, err := f.c.ListCertificates(context.Background(), f.d, "90412233", testBearer)
+	got, err := f.c.ListCertificates(context.Background(), f.auth("90412233"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestListCertificatesErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeLP(t, answer(tt.status, []byte(tt.body), tt.hdr...))
-			_, err := f.c.ListCertificates(context.Background(), f.d, "90412233", testBearer)
+			_, err := f.c.ListCertificates(context.Background(), f.auth("90412233"))
 			e := asError(t, err)
 			if e.Kind != tt.kind || e.Op != "certificates" {
 				t.Errorf("kind = %v op = %q (%v)", e.Kind, e.Op, err)

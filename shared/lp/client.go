@@ -15,7 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/lpmtls/lpmtls/shared/hopbyhop"
+	"github.com/lpmtls/lpmtls/shared/headers"
 )
 
 // Options configure a Client. Zero values take the documented defaults.
@@ -541,7 +541,7 @@ func errorHeader(h http.Header) http.Header {
 	if out == nil {
 		return nil
 	}
-	hopbyhop.Strip(out)
+	headers.StripHopByHop(out)
 	delete(out, "Set-Cookie")
 	return out
 }
@@ -559,31 +559,6 @@ func validHost(h string) bool {
 	}
 	u, err := url.Parse("https://" + h)
 	return err == nil && u.Host == h && u.Hostname() != "" && u.Path == "" && u.User == nil
-}
-
-// validHeaderValue mirrors net/http's check, so a bad value becomes KindBadRequest here
-// rather than an opaque transport failure.
-func validHeaderValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		b := v[i]
-		if (b < ' ' && b != '\t') || b == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func validHeaderName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		b := k[i]
-		if b <= ' ' || b >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, b) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func badRequest(op, msg string) *Error {

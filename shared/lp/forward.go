@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/lpmtls/lpmtls/shared/hopbyhop"
+	"github.com/lpmtls/lpmtls/shared/headers"
 )
 
 // Gateway header names (canonical form; HTTP header names are case-insensitive).
@@ -30,12 +30,12 @@ const maxPrealloc = 8 << 20
 // Forward sends r through the mTLS gateway and returns the target's answer untouched.
 // Gateway-originated failures come back as *Error (see the classification below); a
 // target's own 2xx/3xx/4xx is a success. Redirects are never followed.
-func (c *Client) Forward(ctx context.Context, d Domains, accountID, bearer string, r *ForwardRequest) (*ForwardResponse, error) {
+func (c *Client) Forward(ctx context.Context, auth Auth, r *ForwardRequest) (*ForwardResponse, error) {
 	const op = "forward"
 	if r == nil {
 		return nil, badRequest(op, "no request")
 	}
-	if accountID == "" {
+	if auth.AccountID == "" {
 		return nil, badRequest(op, "account id is empty")
 	}
 	if r.URL == "" {
@@ -44,17 +44,17 @@ func (c *Client) Forward(ctx context.Context, d Domains, accountID, bearer strin
 	// Values are checked here so that a bad one is the caller's error, not an opaque
 	// transport failure; messages name the field, never its value.
 	for _, f := range []struct{ name, v string }{
-		{"bearer", bearer}, {"target URL", r.URL}, {"service name", r.ServiceName},
+		{"bearer", auth.Bearer}, {"target URL", r.URL}, {"service name", r.ServiceName},
 		{"authorization override", r.AuthorizationOverride},
 	} {
-		if !validHeaderValue(f.v) {
+		if !headers.ValidValue(f.v) {
 			return nil, badRequest(op, f.name+" is not a valid header value")
 		}
 	}
-	if bearer == "" {
+	if auth.Bearer == "" {
 		return nil, badRequest(op, "bearer is empty")
 	}
-	host, err := d.Host(ServiceMTLSGateway)
+	host, err := auth.Domains.Host(ServiceMTLSGateway)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (c *Client) Forward(ctx context.Context, d Domains, accountID, bearer strin
 	if method == "" {
 		method = http.MethodGet
 	}
-	req, err := c.newRequest(ctx, op, method, "https://"+host+"/mtls/account/"+url.PathEscape(accountID), r.Body)
+	req, err := c.newRequest(ctx, op, method, "https://"+host+"/mtls/account/"+url.PathEscape(auth.AccountID), r.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func (c *Client) Forward(ctx context.Context, d Domains, accountID, bearer strin
 	if err := copyRequestHeaders(req.Header, r.Header); err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+bearer)
+	req.Header.Set("Authorization", "Bearer "+auth.Bearer)
 	req.Header.Set(hdrForwardURL, r.URL)
 	if r.ServiceName != "" {
 		req.Header.Set(hdrServiceName, r.ServiceName)
@@ -102,7 +102,7 @@ func (c *Client) Forward(ctx context.Context, d Domains, accountID, bearer strin
 		case kind == KindThrottled:
 			e.RetryAfter = retryAfter(resp.Header, c.now())
 		}
-		return nil, forwardError(e, resp.Header, bearer, r)
+		return nil, forwardError(e, resp.Header, auth.Bearer, r)
 	}
 
 	body, err := readWhole(resp.Body, resp.ContentLength)
@@ -113,9 +113,9 @@ func (c *Client) Forward(ctx context.Context, d Domains, accountID, bearer strin
 	if resp.StatusCode == http.StatusBadRequest && r.StopIfCertificateNotFound && mentionsMapping(body) {
 		e := &Error{Kind: KindNoCertificate, Op: op, Status: resp.StatusCode,
 			Header: errorHeader(resp.Header), Body: clipBody(body)}
-		return nil, forwardError(e, resp.Header, bearer, r)
+		return nil, forwardError(e, resp.Header, auth.Bearer, r)
 	}
-	hopbyhop.Strip(resp.Header)
+	headers.StripHopByHop(resp.Header)
 	return &ForwardResponse{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
 
@@ -205,9 +205,9 @@ func forwardMessage(e *Error, h http.Header) string {
 // sent); several or an empty one keep the default.
 func copyRequestHeaders(dst, src http.Header) error {
 	var userAgent []string
-	connListed := hopbyhop.Named(src)
+	connListed := headers.ConnectionListed(src)
 	for k, vs := range src {
-		if !validHeaderName(k) {
+		if !headers.ValidName(k) {
 			return badRequest("forward", "a header name is not valid")
 		}
 		ck := textproto.CanonicalMIMEHeaderKey(k)
@@ -215,7 +215,7 @@ func copyRequestHeaders(dst, src http.Header) error {
 			continue
 		}
 		for _, v := range vs {
-			if !validHeaderValue(v) {
+			if !headers.ValidValue(v) {
 				return badRequest("forward", "header "+ck+" has an invalid value")
 			}
 		}
@@ -236,7 +236,7 @@ func skipRequestHeader(ck string) bool {
 	case "Host", "Content-Length", "Authorization":
 		return true
 	}
-	return hopbyhop.Is(ck) || (len(ck) >= 3 && strings.EqualFold(ck[:3], "lp-"))
+	return headers.HopByHop(ck) || (len(ck) >= 3 && strings.EqualFold(ck[:3], "lp-"))
 }
 
 // readWhole reads a body in one allocation when its length is known.

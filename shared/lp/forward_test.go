@@ -120,7 +120,7 @@ func TestForwardSendsDocumentedHeaders(t *testing.T) {
 				got, method, path, host = r.Header.Clone(), r.Method, r.URL.EscapedPath(), r.Host
 				_, _ = io.Copy(io.Discard, r.Body)
 			})
-			if _, err := f.c.Forward(context.Background(), f.d, "9041 2233", testBearer, &tc.req); err != nil {
+			if _, err := f.c.Forward(context.Background(), f.auth("9041 2233"), &tc.req); err != nil {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got, tc.want) {
@@ -164,8 +164,9 @@ func TestForwardRelaysBytesUnchanged(t *testing.T) {
 		w.WriteHeader(http.StatusCreated)
 		_, _ = w.Write(respBody)
 	})
-	resp, err := f.c.Forward(context.Background(), f.d, "1", testBearer,
+	resp, err := f.c.Forward(context.Background(), f.auth("1"),
 		&ForwardRequest{Method: http.MethodPut, URL: "https://t.example/", Body: reqBody})
+
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,9 +201,10 @@ func TestForwardGzipPassesEncoded(t *testing.T) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write(zipped.Bytes())
 	})
-	resp, err := f.c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{
+	resp, err := f.c.Forward(context.Background(), f.auth("1"), &ForwardRequest{
 		URL: "https://t.example/", Header: http.Header{"Accept-Encoding": {"gzip"}},
 	})
+
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +224,7 @@ func TestForwardDoesNotFollowRedirects(t *testing.T) {
 	hc := *f.c.hc
 	hc.CheckRedirect = nil
 	c := New(Options{HTTPClient: &hc})
-	resp, err := c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{URL: "https://t.example/"})
+	resp, err := c.Forward(context.Background(), f.auth("1"), &ForwardRequest{URL: "https://t.example/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,10 +273,11 @@ func TestForwardClassification(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeLP(t, tc.h)
-			resp, err := f.c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{
+			resp, err := f.c.Forward(context.Background(), f.auth("1"), &ForwardRequest{
 				Method: http.MethodPost, URL: "https://t.example/", StopIfCertificateNotFound: tc.stop,
 				AuthorizationOverride: testOverride, Body: []byte("{}"),
 			})
+
 			if tc.wantKind == KindUnknown {
 				if err != nil {
 					t.Fatalf("want success, got %v", err)
@@ -301,7 +304,7 @@ func TestForwardClassification(t *testing.T) {
 func TestForwardErrorBodyBounded(t *testing.T) {
 	big := bytes.Repeat([]byte("x"), 200<<10)
 	f := newFakeLP(t, answer(502, big, "Set-Cookie", "sid=secret-cookie"))
-	_, err := f.c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{URL: "https://t.example/"})
+	_, err := f.c.Forward(context.Background(), f.auth("1"), &ForwardRequest{URL: "https://t.example/"})
 	e := asError(t, err)
 	if len(e.Body) != maxErrorBody {
 		t.Errorf("body kept %d bytes, want %d", len(e.Body), maxErrorBody)
@@ -331,14 +334,14 @@ func TestForwardBadInput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := f.c.Forward(context.Background(), f.d, tc.acct, tc.bearer, tc.req)
+			_, err := f.c.Forward(context.Background(), Auth{Domains: f.d, AccountID: tc.acct, Bearer: tc.bearer}, tc.req)
 			if KindOf(err) != KindBadRequest {
 				t.Errorf("err = %v, want bad request", err)
 			}
 			assertNoSecrets(t, err)
 		})
 	}
-	if _, err := f.c.Forward(context.Background(), Domains{}, "1", testBearer, &ForwardRequest{URL: "https://t/"}); KindOf(err) != KindDiscovery {
+	if _, err := f.c.Forward(context.Background(), Auth{Domains: Domains{}, AccountID: "1", Bearer: testBearer}, &ForwardRequest{URL: "https://t/"}); KindOf(err) != KindDiscovery {
 		t.Errorf("no gateway domain: %v", err)
 	}
 }
@@ -357,11 +360,11 @@ func TestTimeoutAndNetworkErrors(t *testing.T) {
 		"login":  func(ctx context.Context, d Domains) error { _, err := f.c.Login(ctx, d, loginCred); return err },
 		"oauth2": func(ctx context.Context, d Domains) error { _, err := f.c.Login(ctx, d, oauth2Cred); return err },
 		"mapping": func(ctx context.Context, d Domains) error {
-			_, err := f.c.CheckMappings(ctx, d, "1", testBearer, testPairs)
+			_, err := f.c.CheckMappings(ctx, Auth{Domains: d, AccountID: "1", Bearer: testBearer}, testPairs)
 			return err
 		},
 		"forward": func(ctx context.Context, d Domains) error {
-			_, err := f.c.Forward(ctx, d, "1", testBearer, &ForwardRequest{URL: "https://t/"})
+			_, err := f.c.Forward(ctx, Auth{Domains: d, AccountID: "1", Bearer: testBearer}, &ForwardRequest{URL: "https://t/"})
 			return err
 		},
 	}
@@ -413,12 +416,13 @@ func TestConnectionReuse(t *testing.T) {
 		_, _ = w.Write(body)
 	})
 	for i := 0; i < 20; i++ {
-		_, _ = f.c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{
+		_, _ = f.c.Forward(context.Background(), f.auth("1"), &ForwardRequest{
 			Method: http.MethodPost, URL: "https://t.example/", Body: []byte("payload"),
 			Header: http.Header{"X-N": {string(rune('0' + i%10))}},
 		})
+
 	}
-	if _, err := f.c.CheckMappings(context.Background(), f.d, "1", testBearer, testPairs); err == nil {
+	if _, err := f.c.CheckMappings(context.Background(), f.auth("1"), testPairs); err == nil {
 		t.Error("mapping check on a text answer succeeded")
 	}
 	if n := f.newConns.Load(); n != 1 {
@@ -441,9 +445,9 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	errs = append(errs, err)
 	_, err = f.c.Login(context.Background(), f.d, oauth2Cred)
 	errs = append(errs, err)
-	_, err = f.c.CheckMappings(context.Background(), f.d, "1", testBearer, testPairs)
+	_, err = f.c.CheckMappings(context.Background(), f.auth("1"), testPairs)
 	errs = append(errs, err)
-	_, err = f.c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{URL: "https://t/", AuthorizationOverride: testOverride})
+	_, err = f.c.Forward(context.Background(), f.auth("1"), &ForwardRequest{URL: "https://t/", AuthorizationOverride: testOverride})
 	errs = append(errs, err)
 	for _, err := range errs {
 		if err == nil {
@@ -495,7 +499,7 @@ func BenchmarkForward1KiB(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(2 * int64(len(payload)))
 	for b.Loop() {
-		resp, err := f.c.Forward(ctx, f.d, "90412233", testBearer, req)
+		resp, err := f.c.Forward(ctx, f.auth("90412233"), req)
 		if err != nil || len(resp.Body) != len(payload) {
 			b.Fatal(err)
 		}
@@ -522,9 +526,10 @@ func TestForwardRedactsTargetURL(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeLP(t, tc.h)
-			_, err := f.c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{
+			_, err := f.c.Forward(context.Background(), f.auth("1"), &ForwardRequest{
 				URL: target, StopIfCertificateNotFound: true,
 			})
+
 			e := asError(t, err)
 			fields := []string{err.Error(), e.Message, string(e.Body)}
 			for k, vs := range e.Header {
@@ -590,7 +595,7 @@ func TestForwardHTMLErrorHidesSecrets(t *testing.T) {
 	page := "<html><head><title>502 Bad Gateway " + testBearer + "</title></head><body>" +
 		strings.Repeat("x", 5000) + " Authorization: Bearer " + testBearer + "</body></html>"
 	f := newFakeLP(t, answer(502, []byte(page)))
-	_, err := f.c.Forward(context.Background(), f.d, "1", testBearer, &ForwardRequest{URL: "https://t.example/"})
+	_, err := f.c.Forward(context.Background(), f.auth("1"), &ForwardRequest{URL: "https://t.example/"})
 	e := asError(t, err)
 	if e.Message != "gateway answered HTTP 502: 502 Bad Gateway [redacted]" {
 		t.Errorf("message = %q", e.Message)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/lpmtls/lpmtls/shared/headers"
 )
 
 // The parsers of LivePerson's answers, fuzzed through the real client over TLS: the
@@ -198,7 +200,7 @@ func FuzzCheckMappings(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		status = fuzzStatus(status)
 		c.set(status, body)
-		out, err := lp.c.CheckMappings(context.Background(), lp.d, "90412233", testBearer, pairs)
+		out, err := lp.c.CheckMappings(context.Background(), lp.auth("90412233"), pairs)
 		if err != nil {
 			checkAPIKind(t, typedError(t, err, testBearer), status)
 			return
@@ -237,7 +239,7 @@ func checkToken(t *testing.T, tok Token, want string) {
 	if tok.Bearer == "" || tok.Bearer != want {
 		t.Fatalf("bearer %q, answer says %q", tok.Bearer, want)
 	}
-	if !validHeaderValue(tok.Bearer) {
+	if !headers.ValidValue(tok.Bearer) {
 		t.Fatalf("bearer %q cannot be sent in an Authorization header", tok.Bearer)
 	}
 	if !tok.ExpiresAt.After(fixedNow) {
@@ -256,7 +258,7 @@ func FuzzListCertificates(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		status = fuzzStatus(status)
 		c.set(status, body)
-		out, err := lp.c.ListCertificates(context.Background(), lp.d, "90412233", testBearer)
+		out, err := lp.c.ListCertificates(context.Background(), lp.auth("90412233"))
 		if err != nil {
 			checkAPIKind(t, typedError(t, err, testBearer), status)
 			return

@@ -116,3 +116,8 @@ func assertNoSecrets(t *testing.T, err error) {
 		}
 	}
 }
+
+// auth speaks for acct with the test bearer, on the fake's domains.
+func (f *fakeLP) auth(acct string) Auth {
+	return Auth{Domains: f.d, AccountID: acct, Bearer: testBearer}
+}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lpmtls/lpmtls/shared/headers"
 )
 
 // Login obtains a gateway Bearer with the flow cred.Method() names: the Login Service
@@ -54,7 +56,7 @@ func (c *Client) login(ctx context.Context, d Domains, cred Credentials) (Token,
 	if json.Unmarshal(raw, &ans) != nil || ans.Bearer == "" {
 		return Token{}, &Error{Kind: KindGateway, Op: op, Status: status, Message: "login answer has no bearer"}
 	}
-	if !validHeaderValue(ans.Bearer) {
+	if !headers.ValidValue(ans.Bearer) {
 		// It could never be sent; cached, it would fail every forward until it expired.
 		return Token{}, &Error{Kind: KindGateway, Op: op, Status: status, Message: "login answer's bearer has control characters"}
 	}
@@ -94,7 +96,7 @@ func (c *Client) oauth2(ctx context.Context, d Domains, cred Credentials) (Token
 	if json.Unmarshal(raw, &ans) != nil || ans.AccessToken == "" {
 		return Token{}, &Error{Kind: KindGateway, Op: op, Status: status, Message: "token answer has no access_token"}
 	}
-	if !validHeaderValue(ans.AccessToken) {
+	if !headers.ValidValue(ans.AccessToken) {
 		return Token{}, &Error{Kind: KindGateway, Op: op, Status: status, Message: "token answer's access_token has control characters"}
 	}
 	// token_type is ignored on purpose: the gateway only takes Bearer, and LivePerson's

@@ -32,7 +32,7 @@ func TestCheckMappings(t *testing.T) {
 				gotBody, _ = io.ReadAll(r.Body)
 				_, _ = w.Write(fixture(t, fx))
 			})
-			got, err := f.c.CheckMappings(context.Background(), f.d, "9041/2233", testBearer, testPairs)
+			got, err := f.c.CheckMappings(context.Background(), f.auth("9041/2233"), testPairs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +95,7 @@ func TestCheckMappingsOptions(t *testing.T) {
 		o.MappingService = ServiceAccountConfigReadWrite
 		o.MappingPath = "/custom/{accountId}/map"
 	})
-	if _, err := f.c.CheckMappings(context.Background(), f.d, "42", testBearer, testPairs); err != nil {
+	if _, err := f.c.CheckMappings(context.Background(), f.auth("42"), testPairs); err != nil {
 		t.Fatal(err)
 	}
 	if path != "/custom/42/map" {
@@ -103,11 +103,11 @@ func TestCheckMappingsOptions(t *testing.T) {
 	}
 	// No pairs: nothing to ask, and the gateway's rate budget is spared.
 	path = ""
-	res, err := f.c.CheckMappings(context.Background(), f.d, "42", testBearer, nil)
+	res, err := f.c.CheckMappings(context.Background(), f.auth("42"), nil)
 	if err != nil || len(res) != 0 || path != "" {
 		t.Errorf("empty pairs: %v %v, called %q", res, err, path)
 	}
-	_, err = f.c.CheckMappings(context.Background(), Domains{}, "42", testBearer, testPairs)
+	_, err = f.c.CheckMappings(context.Background(), Auth{Domains: Domains{}, AccountID: "42", Bearer: testBearer}, testPairs)
 	if KindOf(err) != KindDiscovery {
 		t.Errorf("missing service: %v", err)
 	}
@@ -137,7 +137,7 @@ func TestCheckMappingsErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeLP(t, tc.h)
-			_, err := f.c.CheckMappings(context.Background(), f.d, "90412233", testBearer, testPairs)
+			_, err := f.c.CheckMappings(context.Background(), f.auth("90412233"), testPairs)
 			e := asError(t, err)
 			if e.Kind != tc.wantKind || e.RetryAfter != tc.wantRetry || e.Op != "mapping" || e.Status == 0 {
 				t.Errorf("err = %+v; want kind %v retry %v", e, tc.wantKind, tc.wantRetry)
@@ -147,5 +147,20 @@ func TestCheckMappingsErrors(t *testing.T) {
 			}
 			assertNoSecrets(t, err)
 		})
+	}
+}
+
+func TestValidServiceName(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want bool
+	}{
+		{"WEBHOOKS", true}, {"idp_2.v-1", true}, {strings.Repeat("a", 100), true},
+		{"", false}, {strings.Repeat("a", 101), false}, {"WEB HOOKS", false}, {"a/b", false},
+		{"Ümlaut", false}, {"a\r\nb", false}, {"a:b", false},
+	} {
+		if got := ValidServiceName(tt.name); got != tt.want {
+			t.Errorf("ValidServiceName(%q) = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

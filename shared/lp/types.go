@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/lpmtls/lpmtls/shared/headers"
 )
 
 // CSDS service names (case-sensitive, as LivePerson spells them).
@@ -28,6 +30,42 @@ func (d Domains) Host(service string) (string, error) {
 		return h, nil
 	}
 	return "", &Error{Kind: KindDiscovery, Op: "csds", Message: "CSDS has no domain for service " + service}
+}
+
+// Auth is who a call speaks for: the account, the hosts CSDS gave it, and the bearer
+// LivePerson issued for it. The session layer produces it; the Bearer is a secret.
+type Auth struct {
+	AccountID string
+	Bearer    string
+	Domains   Domains
+}
+
+// check is the precondition of the JSON API calls: the account is named and the bearer
+// can be sent as a header value.
+func (a Auth) check(op string) error {
+	if a.AccountID == "" {
+		return badRequest(op, "account id is empty")
+	}
+	if a.Bearer == "" || !headers.ValidValue(a.Bearer) {
+		return badRequest(op, "bearer is empty or not a valid header value")
+	}
+	return nil
+}
+
+// ValidServiceName is the form lpmtls accepts for a gateway service name (the
+// LP-Service-Name header and LP_SERVICE_NAME): 1 to 100 ASCII letters, digits, '_', '-'
+// or '.', which no header or URL can read two ways.
+func ValidServiceName(s string) bool {
+	if s == "" || len(s) > 100 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // AuthMethod says how a Bearer is obtained.

@@ -29,7 +29,7 @@ const MaxPairs = 100
 
 // Checker is the LivePerson call this package needs; *lp.Client satisfies it.
 type Checker interface {
-	CheckMappings(ctx context.Context, d lp.Domains, accountID, bearer string, pairs []lp.Mapping) ([]lp.MappingResult, error)
+	CheckMappings(ctx context.Context, auth lp.Auth, pairs []lp.Mapping) ([]lp.MappingResult, error)
 }
 
 // Sessions hands out a bearer and retries once after a 401; *session.Manager satisfies it.
@@ -111,7 +111,7 @@ func (s *Service) Check(ctx context.Context, siteID string, pairs []lp.Mapping) 
 			return apierr.Input(http.StatusBadRequest, apierr.CodeSiteMismatch,
 				"siteId %q is not the account this deployment serves", siteID)
 		}
-		answers, err := s.Checker.CheckMappings(ctx, sess.Domains, sess.AccountID, sess.Bearer, pairs)
+		answers, err := s.Checker.CheckMappings(ctx, sess.Auth, pairs)
 		if err != nil {
 			return err
 		}

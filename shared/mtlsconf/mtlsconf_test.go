@@ -17,7 +17,7 @@ import (
 
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/p12"
-	"github.com/lpmtls/lpmtls/shared/session"
+	"github.com/lpmtls/lpmtls/shared/testworld/memsession"
 )
 
 func TestParse(t *testing.T) {
@@ -260,7 +260,7 @@ type fakeLP struct {
 	calls int
 }
 
-func (f *fakeLP) ListCertificates(context.Context, lp.Domains, string, string) ([]lp.Certificate, error) {
+func (f *fakeLP) ListCertificates(context.Context, lp.Auth) ([]lp.Certificate, error) {
 	f.calls++
 	if len(f.errs) > 0 {
 		err := f.errs[0]
@@ -270,16 +270,12 @@ func (f *fakeLP) ListCertificates(context.Context, lp.Domains, string, string) (
 	return []lp.Certificate{}, nil
 }
 
-func (f *fakeLP) UploadCertificate(context.Context, lp.Domains, string, string, lp.CertificateUpload) (lp.Certificate, error) {
+func (f *fakeLP) UploadCertificate(context.Context, lp.Auth, lp.CertificateUpload) (lp.Certificate, error) {
 	f.calls++
 	return lp.Certificate{}, &lp.Error{Kind: lp.KindGateway, Status: 502}
 }
 
-type oneSession struct{}
-
-func (oneSession) Do(ctx context.Context, fn func(context.Context, session.Session) error) error {
-	return fn(ctx, session.Session{AccountID: "1", Bearer: "b"})
-}
+var oneSession = &memsession.Sessions{Auth: lp.Auth{AccountID: "1", Bearer: "b"}}
 
 func TestRetryPolicy(t *testing.T) {
 	var waits []time.Duration
@@ -303,7 +299,7 @@ func TestRetryPolicy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			waits = nil
 			f := &fakeLP{errs: tt.errs}
-			r := &Remote{LP: f, Sessions: oneSession{}, Retry: retry}
+			r := &Remote{LP: f, Sessions: oneSession, Retry: retry}
 			_, _, err := r.Certificates(context.Background())
 			if (err == nil) != tt.ok || len(waits) != len(tt.waits) {
 				t.Fatalf("err %v waits %v", err, waits)
@@ -320,7 +316,7 @@ func TestRetryPolicy(t *testing.T) {
 	}
 	// A create is not repeated after a server error: it may have happened.
 	f := &fakeLP{}
-	r := &Remote{LP: f, Sessions: oneSession{}, Retry: retry}
+	r := &Remote{LP: f, Sessions: oneSession, Retry: retry}
 	if _, err := r.Upload(context.Background(), lp.CertificateUpload{}); err == nil || f.calls != 1 {
 		t.Errorf("upload after 502: %v, %d calls", err, f.calls)
 	}

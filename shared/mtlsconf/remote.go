@@ -12,14 +12,14 @@ import (
 
 // LivePerson is the part of *lp.Client this package uses.
 type LivePerson interface {
-	ListCertificates(ctx context.Context, d lp.Domains, accountID, bearer string) ([]lp.Certificate, error)
-	UploadCertificate(ctx context.Context, d lp.Domains, accountID, bearer string, up lp.CertificateUpload) (lp.Certificate, error)
-	ReplaceCertificate(ctx context.Context, d lp.Domains, accountID, bearer string, id lp.CertificateID, up lp.CertificateUpload) (lp.Certificate, error)
-	ActivateCertificate(ctx context.Context, d lp.Domains, accountID, bearer string, id lp.CertificateID, a lp.Activation) (lp.MappingObject, error)
-	ListMappingObjects(ctx context.Context, d lp.Domains, accountID, bearer string) ([]lp.MappingObject, string, error)
-	GetMappingObject(ctx context.Context, d lp.Domains, accountID, bearer string, id lp.MappingID) (lp.MappingObject, string, error)
-	UpdateMappingObject(ctx context.Context, d lp.Domains, accountID, bearer string, m lp.MappingObject, revision string) (lp.MappingObject, error)
-	CheckMappings(ctx context.Context, d lp.Domains, accountID, bearer string, pairs []lp.Mapping) ([]lp.MappingResult, error)
+	ListCertificates(ctx context.Context, auth lp.Auth) ([]lp.Certificate, error)
+	UploadCertificate(ctx context.Context, auth lp.Auth, up lp.CertificateUpload) (lp.Certificate, error)
+	ReplaceCertificate(ctx context.Context, auth lp.Auth, id lp.CertificateID, up lp.CertificateUpload) (lp.Certificate, error)
+	ActivateCertificate(ctx context.Context, auth lp.Auth, id lp.CertificateID, a lp.Activation) (lp.MappingObject, error)
+	ListMappingObjects(ctx context.Context, auth lp.Auth) ([]lp.MappingObject, string, error)
+	GetMappingObject(ctx context.Context, auth lp.Auth, id lp.MappingID) (lp.MappingObject, string, error)
+	UpdateMappingObject(ctx context.Context, auth lp.Auth, m lp.MappingObject, revision string) (lp.MappingObject, error)
+	CheckMappings(ctx context.Context, auth lp.Auth, pairs []lp.Mapping) ([]lp.MappingResult, error)
 	ServiceID(name string) (string, bool)
 	ServiceName(id string) string
 }
@@ -159,7 +159,7 @@ func (r *Remote) Certificates(ctx context.Context) (string, []lp.Certificate, er
 	err := r.do(ctx, "certificate list", true, func(ctx context.Context, s session.Session) error {
 		var err error
 		acct = s.AccountID
-		certs, err = r.LP.ListCertificates(ctx, s.Domains, s.AccountID, s.Bearer)
+		certs, err = r.LP.ListCertificates(ctx, s.Auth)
 		return err
 	})
 	return acct, certs, err
@@ -178,7 +178,7 @@ func (r *Remote) Read(ctx context.Context, withMappings bool) (*State, error) {
 	}
 	err = r.do(ctx, "mapping object list", true, func(ctx context.Context, s session.Session) error {
 		var err error
-		st.Mappings, st.Revision, err = r.LP.ListMappingObjects(ctx, s.Domains, s.AccountID, s.Bearer)
+		st.Mappings, st.Revision, err = r.LP.ListMappingObjects(ctx, s.Auth)
 		return err
 	})
 	return st, err
@@ -189,7 +189,7 @@ func (r *Remote) Upload(ctx context.Context, up lp.CertificateUpload) (lp.Certif
 	var c lp.Certificate
 	err := r.do(ctx, "certificate upload", false, func(ctx context.Context, s session.Session) error {
 		var err error
-		c, err = r.LP.UploadCertificate(ctx, s.Domains, s.AccountID, s.Bearer, up)
+		c, err = r.LP.UploadCertificate(ctx, s.Auth, up)
 		return err
 	})
 	return c, err
@@ -200,7 +200,7 @@ func (r *Remote) Replace(ctx context.Context, id lp.CertificateID, up lp.Certifi
 	var c lp.Certificate
 	err := r.do(ctx, "certificate replace", true, func(ctx context.Context, s session.Session) error {
 		var err error
-		c, err = r.LP.ReplaceCertificate(ctx, s.Domains, s.AccountID, s.Bearer, id, up)
+		c, err = r.LP.ReplaceCertificate(ctx, s.Auth, id, up)
 		return err
 	})
 	return c, err
@@ -211,7 +211,7 @@ func (r *Remote) Activate(ctx context.Context, id lp.CertificateID, a lp.Activat
 	var m lp.MappingObject
 	err := r.do(ctx, "certificate activate", false, func(ctx context.Context, s session.Session) error {
 		var err error
-		m, err = r.LP.ActivateCertificate(ctx, s.Domains, s.AccountID, s.Bearer, id, a)
+		m, err = r.LP.ActivateCertificate(ctx, s.Auth, id, a)
 		return err
 	})
 	return m, err
@@ -223,7 +223,7 @@ func (r *Remote) Activate(ctx context.Context, id lp.CertificateID, a lp.Activat
 func (r *Remote) Repoint(ctx context.Context, id lp.MappingID, certID lp.CertificateID) (lp.MappingObject, error) {
 	var out lp.MappingObject
 	err := r.do(ctx, "mapping object repoint", true, func(ctx context.Context, s session.Session) error {
-		cur, rev, err := r.LP.GetMappingObject(ctx, s.Domains, s.AccountID, s.Bearer, id)
+		cur, rev, err := r.LP.GetMappingObject(ctx, s.Auth, id)
 		if err != nil {
 			return err
 		}
@@ -232,7 +232,7 @@ func (r *Remote) Repoint(ctx context.Context, id lp.MappingID, certID lp.Certifi
 		}
 		cur.CertificationID, cur.Enable = certID, true
 		r.Calls++
-		out, err = r.LP.UpdateMappingObject(ctx, s.Domains, s.AccountID, s.Bearer, cur, rev)
+		out, err = r.LP.UpdateMappingObject(ctx, s.Auth, cur, rev)
 		return err
 	})
 	return out, err
@@ -245,7 +245,7 @@ func (r *Remote) Check(ctx context.Context, pairs []lp.Mapping) (string, []lp.Ma
 	err := r.do(ctx, "mapping check", true, func(ctx context.Context, s session.Session) error {
 		var err error
 		acct = s.AccountID
-		out, err = r.LP.CheckMappings(ctx, s.Domains, s.AccountID, s.Bearer, pairs)
+		out, err = r.LP.CheckMappings(ctx, s.Auth, pairs)
 		return err
 	})
 	return acct, out, err

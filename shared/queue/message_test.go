@@ -8,13 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lpmtls/lpmtls/shared/allowlist"
 	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/forward"
 )
 
 var testPolicy = forward.Policy{
 	DefaultServiceName: "WEBHOOKS",
-	AllowedURLs:        []string{"https://hooks.example.com"},
+	AllowedURLs:        allowlist.MustParse("https://hooks.example.com"),
 	MaxBodyBytes:       1 << 20,
 }
 
@@ -84,7 +85,7 @@ func TestParseAndValidate(t *testing.T) {
 					t.Errorf("message %q does not name %s", ae.Message, c)
 				}
 			}
-			if out, _ := Classify(nil, err); out != Permanent {
+			if out, _ := Classify(nil, err); out != forward.OutcomePermanent {
 				t.Errorf("outcome %s, want permanent", out)
 			}
 		})

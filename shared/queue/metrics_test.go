@@ -47,12 +47,12 @@ func TestBatchMetrics(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]float64{forward.OutcomeDelivered: 2, forward.OutcomeTransient: 2, forward.OutcomePermanent: 1, forward.OutcomeClientError: 1}
+	want := map[forward.Outcome]float64{forward.OutcomeDelivered: 2, forward.OutcomeTransient: 2, forward.OutcomePermanent: 1, forward.OutcomeClientError: 1}
 	if len(outcomes) != len(want) {
 		t.Fatalf("outcomes %v, want %v", outcomes, want)
 	}
 	for k, v := range want {
-		if outcomes[k] != v {
+		if outcomes[string(k)] != v {
 			t.Fatalf("outcomes %v, want %v", outcomes, want)
 		}
 	}

@@ -58,40 +58,31 @@ const (
 	AttrAttempt         = "lpmtls-attempt"
 )
 
-// Outcome is what became of one message.
-type Outcome string
-
-const (
-	// Delivered: the target answered; the message is deleted.
-	Delivered Outcome = "delivered"
-	// Transient: worth another attempt; reported as a batch item failure.
-	Transient Outcome = "transient"
-	// Permanent: retrying cannot help; dead-lettered with the reason, then deleted.
-	Permanent Outcome = "permanent"
-)
-
 // CodeTargetStatus is the error code of a target answer that is worth retrying.
 const CodeTargetStatus = "target_status_retryable"
 
 // CodeDeadline is the error code of a message not started for lack of time.
 const CodeDeadline = "deadline"
 
-// Classify decides a message's outcome from the forward's answer. Errors go through the
-// one apierr table; a target's own answer is delivered unless its status says the
-// target wants the call again (408, 429, 5xx).
-func Classify(resp *lp.ForwardResponse, err error) (Outcome, *apierr.Error) {
+// Classify decides a message's outcome from the forward's answer: delivered (the
+// message is deleted), transient (a batch item failure, so SQS retries it) or permanent
+// (dead-lettered with the reason, then deleted); a message has no client_error, since
+// an invalid one is permanent. Errors go through the one apierr table; a target's own
+// answer is delivered unless its status says the target wants the call again (408,
+// 429, 5xx).
+func Classify(resp *lp.ForwardResponse, err error) (forward.Outcome, *apierr.Error) {
 	if err != nil {
 		ae := apierr.From(err)
 		if ae.Transient {
-			return Transient, ae
+			return forward.OutcomeTransient, ae
 		}
-		return Permanent, ae
+		return forward.OutcomePermanent, ae
 	}
 	if retryableStatus(resp.StatusCode) {
-		return Transient, &apierr.Error{Status: resp.StatusCode, Code: CodeTargetStatus,
+		return forward.OutcomeTransient, &apierr.Error{Status: resp.StatusCode, Code: CodeTargetStatus,
 			Message: "the target answered HTTP " + strconv.Itoa(resp.StatusCode), Source: "target", Transient: true}
 	}
-	return Delivered, nil
+	return forward.OutcomeDelivered, nil
 }
 
 func retryableStatus(st int) bool {
@@ -182,7 +173,7 @@ func (p *Processor) Handle(ctx context.Context, e *events.SQSEvent) (events.SQSE
 					ae := &apierr.Error{Code: CodeDeadline, Source: apierr.SourceLPMTLS, Transient: true,
 						Message: "not started: too little time left before the invocation deadline"}
 					forward.RecordError(ctx, ae)
-					p.log(ctx, rec, nil, Transient, ae, 0, "")
+					p.log(ctx, rec, nil, forward.OutcomeTransient, ae, 0, "")
 				} else {
 					failed[i] = !p.process(ctx, workCtx, rec)
 				}
@@ -248,7 +239,7 @@ func (p *Processor) process(ctx, workCtx context.Context, rec *events.SQSMessage
 		resp, err = p.Sender.Send(workCtx, req)
 	}
 	outcome, ae := Classify(resp, err)
-	if outcome == Transient && workCtx.Err() != nil && ctx.Err() == nil {
+	if outcome == forward.OutcomeTransient && workCtx.Err() != nil && ctx.Err() == nil {
 		ae = &apierr.Error{Status: http.StatusGatewayTimeout, Code: CodeDeadline, Source: apierr.SourceLPMTLS, Transient: true,
 			Message: "stopped before the invocation deadline; will be retried", Err: err}
 	}
@@ -276,7 +267,7 @@ func (p *Processor) process(ctx, workCtx context.Context, rec *events.SQSMessage
 	ok := true
 	recorded := ""
 	switch outcome {
-	case Delivered:
+	case forward.OutcomeDelivered:
 		if err := p.publish(ctx, rec, result(rec, id, resp, nil)); err != nil {
 			if unsendable(err) {
 				// The target already has the message; forwarding it again would repeat its
@@ -286,7 +277,7 @@ func (p *Processor) process(ctx, workCtx context.Context, rec *events.SQSMessage
 				ok, recorded = false, "result not published: "+err.Error()
 			}
 		}
-	case Permanent:
+	case forward.OutcomePermanent:
 		if err := p.deadLetter(ctx, rec, ae); err != nil {
 			ok, recorded = false, "not dead-lettered: "+err.Error()
 			break
@@ -296,14 +287,14 @@ func (p *Processor) process(ctx, workCtx context.Context, rec *events.SQSMessage
 		if err := p.publish(ctx, rec, result(rec, id, nil, ae)); err != nil {
 			recorded = "dead-lettered; result not published: " + err.Error()
 		}
-	case Transient:
+	case forward.OutcomeTransient:
 		ok = false
 	}
 	p.log(ctx, rec, resp, outcome, ae, time.Since(start), recorded, slog.String("id", id), slog.String("target", target))
 	return ok
 }
 
-func (p *Processor) log(ctx context.Context, rec *events.SQSMessage, resp *lp.ForwardResponse, outcome Outcome, ae *apierr.Error, elapsed time.Duration, recorded string, extra ...any) {
+func (p *Processor) log(ctx context.Context, rec *events.SQSMessage, resp *lp.ForwardResponse, outcome forward.Outcome, ae *apierr.Error, elapsed time.Duration, recorded string, extra ...any) {
 	log := obs.Logger(ctx, p.logger())
 	attrs := append([]any{
 		slog.String("messageId", rec.MessageId), slog.String("outcome", string(outcome)),

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/lpmtls/lpmtls/shared/forward"
 	"github.com/lpmtls/lpmtls/shared/lp"
 )
 
@@ -103,28 +104,28 @@ func TestOutcomeTable(t *testing.T) {
 		name   string
 		body   string
 		answer func() (*lp.ForwardResponse, error)
-		want   Outcome
+		want   forward.Outcome
 		code   string
 	}{
-		{"target 200", msgTo("/ok"), status(200), Delivered, ""},
-		{"target 404 is delivered", msgTo("/nf"), status(404), Delivered, ""},
-		{"target 302 is delivered", msgTo("/r"), status(302), Delivered, ""},
-		{"target 408", msgTo("/t"), status(408), Transient, CodeTargetStatus},
-		{"target 429 relayed", msgTo("/t"), status(429), Transient, CodeTargetStatus},
-		{"target 503 relayed", msgTo("/t"), status(503), Transient, CodeTargetStatus},
-		{"liveperson 429", msgTo("/t"), lpErr(lp.KindThrottled, 429), Transient, "liveperson_throttled"},
-		{"liveperson 5xx", msgTo("/t"), lpErr(lp.KindGateway, 503), Transient, "gateway_error"},
-		{"gateway 424", msgTo("/t"), lpErr(lp.KindTarget, 424), Transient, "target_failed"},
-		{"timeout", msgTo("/t"), lpErr(lp.KindTimeout, 0), Transient, "timeout"},
-		{"network", msgTo("/t"), lpErr(lp.KindNetwork, 0), Transient, "liveperson_unreachable"},
-		{"discovery", msgTo("/t"), lpErr(lp.KindDiscovery, 0), Transient, "discovery_failed"},
-		{"unclassified error", msgTo("/t"), func() (*lp.ForwardResponse, error) { return nil, errors.New("boom") }, Transient, "internal_error"},
-		{"credentials rejected after re-login", msgTo("/p"), lpErr(lp.KindAuth, 401), Permanent, "liveperson_auth_failed"},
-		{"no certificate mapping", msgTo("/p"), lpErr(lp.KindNoCertificate, 500), Permanent, "no_certificate_mapping"},
-		{"blocked", msgTo("/p"), lpErr(lp.KindBlocked, 451), Permanent, "liveperson_blocked"},
-		{"liveperson refused request", msgTo("/p"), lpErr(lp.KindBadRequest, 400), Permanent, "liveperson_rejected_request"},
-		{"malformed JSON", `{"url":`, nil, Permanent, "invalid_json"},
-		{"URL not allowed", `{"url":"https://elsewhere.example.net/x"}`, nil, Permanent, "url_not_allowed"},
+		{"target 200", msgTo("/ok"), status(200), forward.OutcomeDelivered, ""},
+		{"target 404 is delivered", msgTo("/nf"), status(404), forward.OutcomeDelivered, ""},
+		{"target 302 is delivered", msgTo("/r"), status(302), forward.OutcomeDelivered, ""},
+		{"target 408", msgTo("/t"), status(408), forward.OutcomeTransient, CodeTargetStatus},
+		{"target 429 relayed", msgTo("/t"), status(429), forward.OutcomeTransient, CodeTargetStatus},
+		{"target 503 relayed", msgTo("/t"), status(503), forward.OutcomeTransient, CodeTargetStatus},
+		{"liveperson 429", msgTo("/t"), lpErr(lp.KindThrottled, 429), forward.OutcomeTransient, "liveperson_throttled"},
+		{"liveperson 5xx", msgTo("/t"), lpErr(lp.KindGateway, 503), forward.OutcomeTransient, "gateway_error"},
+		{"gateway 424", msgTo("/t"), lpErr(lp.KindTarget, 424), forward.OutcomeTransient, "target_failed"},
+		{"timeout", msgTo("/t"), lpErr(lp.KindTimeout, 0), forward.OutcomeTransient, "timeout"},
+		{"network", msgTo("/t"), lpErr(lp.KindNetwork, 0), forward.OutcomeTransient, "liveperson_unreachable"},
+		{"discovery", msgTo("/t"), lpErr(lp.KindDiscovery, 0), forward.OutcomeTransient, "discovery_failed"},
+		{"unclassified error", msgTo("/t"), func() (*lp.ForwardResponse, error) { return nil, errors.New("boom") }, forward.OutcomeTransient, "internal_error"},
+		{"credentials rejected after re-login", msgTo("/p"), lpErr(lp.KindAuth, 401), forward.OutcomePermanent, "liveperson_auth_failed"},
+		{"no certificate mapping", msgTo("/p"), lpErr(lp.KindNoCertificate, 500), forward.OutcomePermanent, "no_certificate_mapping"},
+		{"blocked", msgTo("/p"), lpErr(lp.KindBlocked, 451), forward.OutcomePermanent, "liveperson_blocked"},
+		{"liveperson refused request", msgTo("/p"), lpErr(lp.KindBadRequest, 400), forward.OutcomePermanent, "liveperson_rejected_request"},
+		{"malformed JSON", `{"url":`, nil, forward.OutcomePermanent, "invalid_json"},
+		{"URL not allowed", `{"url":"https://elsewhere.example.net/x"}`, nil, forward.OutcomePermanent, "url_not_allowed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sender := &fakeSender{answers: map[string]func() (*lp.ForwardResponse, error){}}
@@ -143,7 +144,7 @@ func TestOutcomeTable(t *testing.T) {
 			failed := len(resp.BatchItemFailures) == 1 && resp.BatchItemFailures[0].ItemIdentifier == "m1"
 			dlq, results := q.sent[dlqURL], q.sent[resultsURL]
 			switch tc.want {
-			case Delivered:
+			case forward.OutcomeDelivered:
 				if failed || len(dlq) != 0 || len(results) != 1 {
 					t.Fatalf("failed=%v dlq=%d results=%d", failed, len(dlq), len(results))
 				}
@@ -154,11 +155,11 @@ func TestOutcomeTable(t *testing.T) {
 				if r.Error != nil || r.MessageID != "m1" || r.Attempt != 3 || r.ID == "" {
 					t.Fatalf("result %+v", r)
 				}
-			case Transient:
+			case forward.OutcomeTransient:
 				if !failed || len(dlq) != 0 || len(results) != 0 {
 					t.Fatalf("failed=%v dlq=%d results=%d", failed, len(dlq), len(results))
 				}
-			case Permanent:
+			case forward.OutcomePermanent:
 				if failed || len(dlq) != 1 || len(results) != 1 {
 					t.Fatalf("failed=%v dlq=%d results=%d", failed, len(dlq), len(results))
 				}
@@ -177,7 +178,7 @@ func TestOutcomeTable(t *testing.T) {
 					t.Errorf("result error %+v, want %s", r.Error, tc.code)
 				}
 			}
-			if tc.want != Permanent || tc.answer != nil {
+			if tc.want != forward.OutcomePermanent || tc.answer != nil {
 				if out, ae := Classify(tc.answer()); out != tc.want || (tc.code != "" && ae.Code != tc.code) {
 					t.Errorf("Classify = %s %v, want %s %s", out, ae, tc.want, tc.code)
 				}

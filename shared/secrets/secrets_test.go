@@ -108,9 +108,7 @@ func assertNoValues(t *testing.T, msg string, raw []byte) {
 	if dec.Decode(&doc) == nil {
 		walk(doc)
 	} else {
-		for _, tok := range strings.FieldsFunc(string(raw), func(r rune) bool { return strings.ContainsRune(" \n\t=,:{}\"", r) }) {
-			vals = append(vals, tok)
-		}
+		vals = append(vals, strings.FieldsFunc(string(raw), func(r rune) bool { return strings.ContainsRune(" \n\t=,:{}\"", r) })...)
 	}
 	if strings.Contains(msg, "VALUE") {
 		t.Errorf("error %q contains a fixture value marker", msg)

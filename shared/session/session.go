@@ -92,12 +92,10 @@ type Options struct {
 	OnLogin func(ctx context.Context)
 }
 
-// Session is what a caller needs for one LivePerson call. Domains is shared with the
-// Manager: read it, never modify it.
+// Session is what a caller needs for one LivePerson call: Auth is handed to lp.Client
+// as it is. Its Domains is shared with the Manager: read it, never modify it.
 type Session struct {
-	AccountID string
-	Bearer    string
-	Domains   lp.Domains
+	lp.Auth
 	// Source is where Get found the bearer for this call.
 	Source TokenSource
 }

@@ -1,6 +1,8 @@
-// Package wiring builds, once per process, what every function shares: the LivePerson
-// client on one keep-alive transport, the credentials source, the SSM cache tier and the
-// session manager. Function mains call Build at init and hand the parts to handlers.
+// Package wiring builds, once per process, what every entry point shares: the logger, the
+// LivePerson client on one keep-alive transport, the credentials source, the SSM cache
+// tier and the session manager. Each main (functions/*, the CLI, the local API) calls
+// Build at init and builds from these parts only the services it serves, so a binary
+// links what it uses and nothing more.
 package wiring
 
 import (
@@ -17,11 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/lpmtls/lpmtls/shared/certificates"
 	"github.com/lpmtls/lpmtls/shared/config"
-	"github.com/lpmtls/lpmtls/shared/forward"
 	"github.com/lpmtls/lpmtls/shared/lp"
-	"github.com/lpmtls/lpmtls/shared/mapping"
 	"github.com/lpmtls/lpmtls/shared/obs"
 	"github.com/lpmtls/lpmtls/shared/paramstore"
 	"github.com/lpmtls/lpmtls/shared/secrets"
@@ -50,6 +49,9 @@ type Options struct {
 	// AWS, when set, is used instead of loading the default configuration: tests and
 	// benchmarks point it at the in-process fakes without touching the environment.
 	AWS *aws.Config
+	// OnLogin is called before every login request to LivePerson (session.Options.OnLogin).
+	// Only the forward function counts logins (forward.RecordLogin); elsewhere it is nil.
+	OnLogin func(ctx context.Context)
 }
 
 // Build loads nothing from the network: it only assembles clients, so init stays fast
@@ -113,8 +115,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Deps, error) {
 		IsExists:      func(err error) bool { return errors.Is(err, paramstore.ErrExists) },
 		Logger:        logger,
 		OnToken:       obs.RegisterSecret,
-		// Logins are counted per invocation in the forward metrics (a no-op elsewhere).
-		OnLogin: forward.RecordLogin,
+		OnLogin:       o.OnLogin,
 	})
 	return d, nil
 }
@@ -154,63 +155,22 @@ func (d *Deps) AccountID() string {
 	return ""
 }
 
-// MustFromEnv is what a Lambda main needs: the configuration from the environment
-// (credentials required) and the built parts. A bad configuration ends the process at
-// init with one message listing every problem, which Lambda reports as an init error.
-func MustFromEnv() *Deps {
-	cfg, err := config.Load(os.Getenv)
+// MustFromEnv is what a Lambda main needs: the configuration from getenv (the process
+// environment; credentials required) and the built parts. A bad configuration ends the
+// process at init with one message listing every problem, which Lambda reports as an
+// init error.
+func MustFromEnv(getenv func(string) string, o Options) *Deps {
+	cfg, err := config.Load(getenv)
 	if err == nil {
 		err = cfg.RequireCredentials()
 	}
 	if err == nil {
 		var d *Deps
-		if d, err = Build(context.Background(), cfg, Options{}); err == nil {
+		if d, err = Build(context.Background(), cfg, o); err == nil {
 			return d
 		}
 	}
 	fmt.Fprintln(os.Stderr, "lpmtls init:", err)
 	os.Exit(1)
 	return nil
-}
-
-// ForwardService is the forward route's service as every entry point (the Lambda
-// function, the local API) builds it, so their policies cannot drift apart.
-func (d *Deps) ForwardService() *forward.Service {
-	return &forward.Service{
-		Gateway:  d.LP,
-		Sessions: d.Sessions,
-		Policy: forward.Policy{
-			DefaultServiceName: d.Config.ServiceName,
-			AllowedURLs:        d.Config.AllowedURLs,
-			MaxBodyBytes:       d.Config.MaxBodyBytes,
-		},
-		Logger: d.Logger,
-	}
-}
-
-// ForwardMetrics writes the forward function's metrics to stdout, which Lambda ships to
-// CloudWatch Logs. FunctionName is the Lambda function's name, or fallback outside Lambda.
-func (d *Deps) ForwardMetrics(fallback string) *forward.Metrics {
-	name := os.Getenv("AWS_LAMBDA_FUNCTION_NAME")
-	if name == "" {
-		name = fallback
-	}
-	return &forward.Metrics{
-		Namespace:    d.Config.MetricsNamespace,
-		FunctionName: name,
-		Out:          os.Stdout,
-		Logger:       d.Logger,
-		LogLevel:     d.Config.LogLevel,
-	}
-}
-
-// MappingService is the mapping route's service, built the same way everywhere.
-func (d *Deps) MappingService() *mapping.Service {
-	return &mapping.Service{Checker: d.LP, Sessions: d.Sessions, Logger: d.Logger}
-}
-
-// CertificateService lists the account's certificates through the same session as the
-// mapping check, for the scheduled expiry watch.
-func (d *Deps) CertificateService() *certificates.Service {
-	return &certificates.Service{Lister: d.LP, Sessions: d.Sessions}
 }

@@ -9,7 +9,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/lpmtls/lpmtls/shared/hopbyhop"
+	"github.com/lpmtls/lpmtls/shared/headers"
 )
 
 // forward is the mTLS gateway proxy. Order of checks: fault, Bearer (401), method
@@ -24,10 +24,11 @@ func (s *Sim) forward(w http.ResponseWriter, r *http.Request) {
 		unauthorized(w)
 		return
 	}
+	// The documented methods only: what the real gateway does with others is unknown.
 	switch r.Method {
-	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch:
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete:
 	default:
-		w.Header().Set("Allow", "GET, POST, PUT, DELETE, PATCH")
+		w.Header().Set("Allow", "GET, POST, PUT, DELETE")
 		writeRaw(w, http.StatusMethodNotAllowed, gatewayError(http.StatusMethodNotAllowed, "method not supported by the mTLS gateway"))
 		return
 	}
@@ -95,7 +96,7 @@ func (s *Sim) forward(w http.ResponseWriter, r *http.Request) {
 	for k, vs := range resp.Header {
 		h[k] = append([]string(nil), vs...)
 	}
-	hopbyhop.Strip(h)
+	headers.StripHopByHop(h)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
 }
@@ -110,6 +111,6 @@ func outboundHeader(in http.Header) http.Header {
 		}
 		out[k] = append([]string(nil), vs...)
 	}
-	hopbyhop.Strip(out)
+	headers.StripHopByHop(out)
 	return out
 }

@@ -1,4 +1,4 @@
-package hopbyhop
+package headers
 
 import (
 	"net/http"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestIs(t *testing.T) {
+func TestHopByHop(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		want bool
@@ -17,13 +17,13 @@ func TestIs(t *testing.T) {
 		{"Upgrade", true},
 		{"Authorization", false}, {"Content-Length", false}, {"Trailers", false}, {"", false},
 	} {
-		if got := Is(tt.name); got != tt.want {
-			t.Errorf("Is(%q) = %v, want %v", tt.name, got, tt.want)
+		if got := HopByHop(tt.name); got != tt.want {
+			t.Errorf("HopByHop(%q) = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
 
-func TestNamed(t *testing.T) {
+func TestConnectionListed(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		h    http.Header
@@ -36,14 +36,14 @@ func TestNamed(t *testing.T) {
 		{"non-canonical key", http.Header{"connection": {"x-a"}}, map[string]bool{"X-A": true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Named(tt.h); !reflect.DeepEqual(got, tt.want) {
+			if got := ConnectionListed(tt.h); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Named = %v, want %v", got, tt.want)
 			}
 		})
 	}
 }
 
-func TestStrip(t *testing.T) {
+func TestStripHopByHop(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		in, out http.Header
@@ -81,7 +81,7 @@ func TestStrip(t *testing.T) {
 		{name: "nil", in: nil, out: nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			Strip(tt.in)
+			StripHopByHop(tt.in)
 			if !reflect.DeepEqual(tt.in, tt.out) {
 				t.Errorf("got %v, want %v", tt.in, tt.out)
 			}

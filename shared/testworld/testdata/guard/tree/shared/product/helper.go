@@ -1,0 +1,5 @@
+package product
+
+import "testing"
+
+func Helper(t *testing.T) { t.Helper() }

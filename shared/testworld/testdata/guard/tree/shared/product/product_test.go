@@ -1,0 +1,5 @@
+package product
+
+import "testing"
+
+func TestUpper(t *testing.T) { _ = Upper("x") }

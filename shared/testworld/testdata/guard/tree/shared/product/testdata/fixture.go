@@ -1,0 +1,5 @@
+package fixture
+
+import "testing"
+
+func F(t *testing.T) {}

@@ -1,0 +1,5 @@
+package kit
+
+import "testing"
+
+func New(t *testing.T) { t.Helper() }
