@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -401,8 +402,9 @@ func TestTemplateExpiryWatch(t *testing.T) {
 		t.Fatalf("CERT_EXPIRY_WARNING_DAYS %v", get(t, env, "CERT_EXPIRY_WARNING_DAYS"))
 	}
 	for alarm, metric := range map[string]string{
-		"CertificatesExpiringSoonAlarm": health.MetricExpiringSoon,
-		"CertificatesUnavailableAlarm":  health.MetricUnavailable,
+		"CertificatesExpiringSoonAlarm":  health.MetricExpiringSoon,
+		"CertificatesUnavailableAlarm":   health.MetricUnavailable,
+		"CertificatesExpiryUnknownAlarm": health.MetricExpiryUnknown,
 	} {
 		r := get(t, tpl, "Resources", alarm)
 		if get(t, r, "Type") != "AWS::CloudWatch::Alarm" {
@@ -425,6 +427,13 @@ func TestTemplateExpiryWatch(t *testing.T) {
 				t.Fatalf("%s %s %v", alarm, k, a[k])
 			}
 		}
+	}
+	p = get(t, tpl, "Parameters", "CertExpiryUnknownAlarm")
+	if get(t, p, "Default") != "ENABLED" {
+		t.Fatalf("CertExpiryUnknownAlarm %v", p)
+	}
+	if c := get(t, tpl, "Resources", "CertificatesExpiryUnknownAlarm", "Properties", "ActionsEnabled"); !strings.Contains(fmt.Sprint(c), "CertExpiryUnknownAlarmEnabled") {
+		t.Fatalf("the unknown-expiry alarm's actions do not follow CertExpiryUnknownAlarm: %v", c)
 	}
 	desc, _ := fnArg(get(t, tpl, "Resources", "CertificatesExpiringSoonAlarm", "Properties", "AlarmDescription"), "Fn::Sub").(string)
 	if !strings.Contains(desc, "${CertExpiryWarningDays}") {

@@ -31,7 +31,11 @@ func main() {
 		LogLevel:    cfg.LogLevel,
 	}
 	if cfg.CertExpiryWarningDays > 0 { // 0 turns the expiry watch off
-		checker.Certificates = &certificates.Service{Lister: deps.LP, Sessions: deps.Sessions}
+		certs := &certificates.Service{Lister: deps.LP, Sessions: deps.Sessions}
+		if deps.Params != nil { // where lpmtls apply records the expiries LivePerson does not report
+			certs.Records = &certificates.Records{Store: deps.Params, Prefix: cfg.CachePrefix}
+		}
+		checker.Certificates = certs
 	}
 	lambda.Start(lambdaevent.Router{Name: "mapping", HTTP: svc.HandleHTTP, Schedule: checker.Handle})
 }

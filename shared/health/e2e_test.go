@@ -95,7 +95,7 @@ func TestScheduledCheckReportsMissingMapping(t *testing.T) {
 	}
 	acct := env.Sim.AccountID()
 	doc.check(t, "brand-lpmtls", [][]string{{DimensionAccount}, {}}, map[string]float64{
-		MetricConfigured: 1, MetricMissing: 1, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0})
+		MetricConfigured: 1, MetricMissing: 1, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0, MetricExpiryUnknown: 0})
 	if doc.Root[DimensionAccount] != acct {
 		t.Fatalf("AccountId %v, want %s", doc.Root[DimensionAccount], acct)
 	}
@@ -127,7 +127,7 @@ func TestScheduledEventUsesConfiguredTargets(t *testing.T) {
 		t.Fatalf("%d mapping calls, want 1", n)
 	}
 	docs.account.check(t, "lpmtls", [][]string{{DimensionAccount}, {}}, map[string]float64{
-		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0})
+		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0, MetricExpiryUnknown: 0})
 	var sum Summary
 	if err := json.Unmarshal(payload, &sum); err != nil || sum.Checked != 1 || sum.Missing != 0 {
 		t.Fatalf("summary %s: %v", payload, err)
@@ -180,7 +180,7 @@ func TestScheduledCheckWithoutTargetsFails(t *testing.T) {
 		t.Fatalf("calls %+v", n)
 	}
 	docs.account.check(t, "lpmtls", [][]string{{DimensionAccount}, {}},
-		map[string]float64{MetricFailed: 1, MetricExpiringSoon: 0, MetricUnavailable: 0})
+		map[string]float64{MetricFailed: 1, MetricExpiringSoon: 0, MetricUnavailable: 0, MetricExpiryUnknown: 0})
 }
 
 // TestScheduledRunWatchesCertificateExpiry: the simulator holds a certificate 10 days
@@ -207,7 +207,7 @@ func TestScheduledRunWatchesCertificateExpiry(t *testing.T) {
 		t.Fatalf("%d certificate lists, want 1", n)
 	}
 	docs.account.check(t, "lpmtls", [][]string{{DimensionAccount}, {}}, map[string]float64{
-		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 1, MetricUnavailable: 1})
+		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 1, MetricUnavailable: 1, MetricExpiryUnknown: 0})
 	if docs.account.Root[DimensionAccount] != acct {
 		t.Fatalf("AccountId %v", docs.account.Root[DimensionAccount])
 	}

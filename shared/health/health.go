@@ -177,8 +177,8 @@ func (c *Checker) Handle(ctx context.Context, input json.RawMessage) (any, error
 			if sum.AccountID == "" {
 				sum.AccountID = certs.AccountID
 			}
-			sum.Certificates = assessCertificates(certs.Certificates, now, warnWindow)
-			c.logCertificates(ctx, log, certs.AccountID, certs.Certificates, sum.Certificates)
+			sum.Certificates = assessCertificates(certs, now, warnWindow)
+			c.logCertificates(ctx, log, certs, sum.Certificates)
 		}
 	}
 	if sum.AccountID == "" && c.AccountID != nil {
@@ -235,9 +235,9 @@ func (c *Checker) document(s Summary, now time.Time) EMF {
 		} else {
 			d.Metrics = append(d.Metrics,
 				Metric{Name: MetricExpiringSoon, Unit: "Count", Value: float64(cs.ExpiringSoon)},
-				Metric{Name: MetricUnavailable, Unit: "Count", Value: float64(cs.Unavailable)})
+				Metric{Name: MetricUnavailable, Unit: "Count", Value: float64(cs.Unavailable)},
+				Metric{Name: MetricExpiryUnknown, Unit: "Count", Value: float64(cs.ExpiryUnknown)})
 			d.Properties["certificates"] = cs.Listed
-			d.Properties["certificatesExpiryUnknown"] = cs.ExpiryUnknown
 		}
 	}
 	value := 0.0
