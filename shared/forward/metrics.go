@@ -27,7 +27,7 @@ const (
 	MetricLogins         = "Logins"
 	MetricTokenSource    = "TokenSource"
 
-	DimensionFunction  = "FunctionName"
+	DimensionFunction  = metrics.DimensionFunction
 	DimensionOutcome   = "Outcome"
 	DimensionErrorCode = "ErrorCode"
 	DimensionSource    = "Source"

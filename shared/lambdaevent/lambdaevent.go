@@ -1,5 +1,5 @@
 // Package lambdaevent tells apart the events one function receives (API Gateway HTTP
-// API, SQS, schedules) by their published shapes, so one binary can serve several
+// API, SQS, schedules, CloudFormation custom resources) by their published shapes, so one binary can serve several
 // sources without a flag saying which.
 package lambdaevent
 
@@ -15,6 +15,9 @@ const (
 	// Schedule is anything else that is a JSON object: EventBridge Scheduler passes the
 	// schedule's input verbatim, and EventBridge rules send "Scheduled Event" documents.
 	Schedule
+	// CustomResource is a CloudFormation custom resource request (RequestType,
+	// ResponseURL and StackId, as CloudFormation spells them).
+	CustomResource
 )
 
 func (k Kind) String() string {
@@ -25,6 +28,8 @@ func (k Kind) String() string {
 		return "sqs"
 	case Schedule:
 		return "schedule"
+	case CustomResource:
+		return "custom resource"
 	}
 	return "unknown"
 }
@@ -43,7 +48,10 @@ func Detect(payload []byte) Kind {
 type topLevel struct {
 	requestContext, records *span
 	httpMethod              bool
-	body                    *member // the last member named "body" in any case, as encoding/json reads it
+	// custom marks RequestType, ResponseURL and StackId: CloudFormation sends all three,
+	// a schedule's input has no reason to.
+	custom [3]bool
+	body   *member // the last member named "body" in any case, as encoding/json reads it
 }
 
 func detect(payload []byte) (Kind, topLevel) {
@@ -63,6 +71,12 @@ func detect(payload []byte) (Kind, topLevel) {
 			recs, top.records = m.val, &recs
 		case s.nameIs(m, "httpMethod"):
 			top.httpMethod = true
+		case s.nameIs(m, "RequestType"):
+			top.custom[0] = true
+		case s.nameIs(m, "ResponseURL"):
+			top.custom[1] = true
+		case s.nameIs(m, "StackId"):
+			top.custom[2] = true
 		case isBody(&s, m):
 			body, top.body = m, &body
 		}
@@ -84,6 +98,8 @@ func detect(payload []byte) (Kind, topLevel) {
 		return Unknown, top // SNS, S3, DynamoDB streams, ...
 	case top.httpMethod:
 		return Unknown, top
+	case top.custom == [3]bool{true, true, true}:
+		return CustomResource, top
 	}
 	return Schedule, top
 }

@@ -31,6 +31,9 @@ var detectCases = []struct {
 	{"sqs, escaped source", `{"Records":[{"eventSource":"aws:\u0073qs"}]}`, Unknown},
 	{"trailing garbage", `{} x`, Unknown},
 	{"duplicate requestContext, last wins", `{"requestContext":{"http":{"method":"GET"}},"requestContext":{}}`, Unknown},
+	{"custom resource delete", `{"RequestType":"Delete","ResponseURL":"https://s3.example/x","StackId":"arn:aws:cloudformation:us-east-1:1:stack/s/1","RequestId":"r","ResourceType":"Custom::CacheCleanup","LogicalResourceId":"CacheCleanup","PhysicalResourceId":"p","ResourceProperties":{"ServiceToken":"arn"}}`, CustomResource},
+	{"schedule input naming only RequestType", `{"RequestType":"Delete"}`, Schedule},
+	{"custom resource names twice, one missing", `{"RequestType":"a","RequestType":"b","StackId":"s"}`, Schedule},
 }
 
 func TestDetect(t *testing.T) {

@@ -33,5 +33,10 @@ func detectV1(payload []byte) Kind {
 	if _, ok := top["httpMethod"]; ok {
 		return Unknown
 	}
-	return Schedule
+	for _, k := range []string{"RequestType", "ResponseURL", "StackId"} {
+		if _, ok := top[k]; !ok {
+			return Schedule
+		}
+	}
+	return CustomResource
 }

@@ -42,4 +42,3 @@ func TestEMFRefusesWhatCloudWatchWouldDrop(t *testing.T) {
 }
 
 func nan() float64 { var z float64; return z / z }
-
