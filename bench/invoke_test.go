@@ -105,7 +105,9 @@ func BenchmarkInvoke(b *testing.B) {
 	}
 	before := &forward.Metrics{FunctionName: "forward", Out: io.Discard, Logger: w.logger}
 	after := &forward.Metrics{FunctionName: "forward", Out: obs.NewBatch(io.Discard), Logger: w.logger}
-	router := lambdaevent.Router{Name: "forward", Reply: after.Reply(inst.svc.Reply)}
+	// As lambdaevent.Start runs it in Lambda: one invocation at a time, the answer's
+	// buffer reused.
+	router := lambdaevent.Router{Name: "forward", Reply: after.Reply(inst.svc.Reply)}.Sequential()
 	oldHandler := before.HTTP(inst.svc.HandleHTTP)
 	for _, size := range []int{1 << 10, 64 << 10, 1 << 20} {
 		body := make([]byte, size)
@@ -374,6 +376,9 @@ func countSyscalls(pid, n int, fn func()) (float64, error) {
 		raw, err := os.ReadFile(out.Name())
 		if err != nil {
 			return 0, err
+		}
+		if os.Getenv("LPMTLS_BENCH_STRACE") != "" && runs > 0 {
+			fmt.Fprintf(os.Stderr, "strace -c -f, %d runs:\n%s\n", runs, raw)
 		}
 		for line := range strings.Lines(string(raw)) {
 			if f := strings.Fields(line); len(f) >= 4 && f[len(f)-1] == "total" {

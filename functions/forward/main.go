@@ -7,7 +7,6 @@ import (
 	"cmp"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -47,5 +46,5 @@ func main() {
 		Logger:       deps.Logger,
 		LogLevel:     cfg.LogLevel,
 	}
-	lambda.Start(lambdaevent.Router{Name: "forward", Reply: m.Reply(svc.Reply), SQS: m.SQS(proc.Handle)})
+	lambdaevent.Start(lambdaevent.Router{Name: "forward", Reply: m.Reply(svc.Reply), SQS: m.SQS(proc.Handle)})
 }

@@ -9,7 +9,6 @@ import (
 	"cmp"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/lpmtls/lpmtls/shared/cachecleanup"
@@ -47,6 +46,6 @@ func main() {
 	if deps.Params != nil { // a nil *Store in the interface would not read as "none"
 		cleanup.Params = deps.Params
 	}
-	lambda.Start(lambdaevent.Router{Name: "mapping", HTTP: svc.HandleHTTP, Schedule: checker.Handle,
+	lambdaevent.Start(lambdaevent.Router{Name: "mapping", HTTP: svc.HandleHTTP, Schedule: checker.Handle,
 		CustomResource: cleanup.Handle})
 }

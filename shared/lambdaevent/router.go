@@ -28,6 +28,8 @@ type Router struct {
 	Schedule func(context.Context, json.RawMessage) (any, error)
 	// CustomResource must answer CloudFormation at the request's ResponseURL itself.
 	CustomResource func(context.Context, *cfn.Event) (any, error)
+
+	answer *answerBuffer // set by Sequential
 }
 
 // Invoke implements lambda.Handler.
@@ -45,7 +47,9 @@ func (r Router) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		} else {
 			reply = apigw.ReplyOf(r.HTTP(ctx, e))
 		}
-		return reply.AppendJSON(nil), nil
+		out := reply.AppendJSON(r.answer.get())
+		r.answer.keep(out)
+		return out, nil
 	case kind == SQS && r.SQS != nil:
 		e, err := DecodeSQS(payload)
 		if err != nil {
