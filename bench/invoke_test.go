@@ -265,8 +265,9 @@ func threadCPU(pid int) (time.Duration, error) {
 
 // BenchmarkWarmPath runs warm invocations through built forward bootstraps under the
 // Runtime API: the reference (refCommit) and this tree, each with Go's default
-// GOMAXPROCS and with GOMAXPROCS=1, started side by side and invoked in turn, with base64
-// bodies of 1 KiB, 64 KiB and 1 MiB. cpu-us is the bootstrap's own CPU per invocation
+// GOMAXPROCS and with GOMAXPROCS=1, and bench/cmd/barefunc (the Runtime API exchange
+// and the Go runtime alone: an echo with no network call, GOMAXPROCS=1), started side
+// by side and invoked in turn, with base64 bodies of 1 KiB, 64 KiB and 1 MiB. cpu-us is the bootstrap's own CPU per invocation
 // (its threads' schedstat), deployed/before-cpu compares this tree as the template runs
 // it (GOMAXPROCS=1) with the reference as it ran (Go's default), syscalls the system
 // calls per invocation counted by
@@ -279,9 +280,11 @@ func BenchmarkWarmPath(b *testing.B) {
 		f    *testenv.Function
 	}
 	ref, cur := buildRef(b), testenv.Build(b, "forward")
+	bare := testenv.BuildPackage(b, "./bench/cmd/barefunc", "CGO_ENABLED=0", "GOFLAGS=-tags=lambda.norpc -trimpath")
 	var procs []proc
 	for _, c := range []struct{ name, bin, procs string }{
 		{"before", ref, ""}, {"after", cur, ""}, {"before-gomaxprocs1", ref, "1"}, {"after-gomaxprocs1", cur, "1"},
+		{"bare-gomaxprocs1", bare, "1"},
 	} {
 		fenv := env.FunctionEnv("AWS_LAMBDA_LOG_LEVEL=INFO")
 		if c.procs != "" {
@@ -377,6 +380,7 @@ func countSyscalls(pid, n int, fn func()) (float64, error) {
 		if err != nil {
 			return 0, err
 		}
+		// LPMTLS_BENCH_STRACE=1 prints strace's table: which calls, how many.
 		if os.Getenv("LPMTLS_BENCH_STRACE") != "" && runs > 0 {
 			fmt.Fprintf(os.Stderr, "strace -c -f, %d runs:\n%s\n", runs, raw)
 		}

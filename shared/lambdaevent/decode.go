@@ -28,16 +28,21 @@ func DecodeHTTP(payload []byte) (*events.APIGatewayV2HTTPRequest, error) {
 func decodeHTTP(payload []byte, top topLevel) (*events.APIGatewayV2HTTPRequest, error) {
 	e := new(events.APIGatewayV2HTTPRequest)
 	b := top.body
-	if b == nil || payload[b.val.start] != '"' {
-		// No body, or one that is not a string (null leaves Body empty, anything else
-		// is the decode's error to report).
+	if b == nil {
+		// fastHTTP's strings share the document it reads, which must not be the
+		// payload's buffer (aws-lambda-go reuses it).
+		return e, decodeRest(append([]byte(nil), payload...), e)
+	}
+	if payload[b.val.start] != '"' {
+		// A body that is not a string: null leaves Body empty, anything else is the
+		// decode's error to report.
 		return e, unmarshal(payload, e)
 	}
 	rest := make([]byte, 0, len(payload)-(b.val.end-b.val.start)+2)
 	rest = append(rest, payload[:b.val.start]...)
 	rest = append(rest, `""`...)
 	rest = append(rest, payload[b.val.end:]...)
-	if err := unmarshal(rest, e); err != nil {
+	if err := decodeRest(rest, e); err != nil {
 		return nil, err
 	}
 	raw := payload[b.val.start:b.val.end]
@@ -52,6 +57,16 @@ func decodeHTTP(payload []byte, top topLevel) (*events.APIGatewayV2HTTPRequest, 
 		return nil, err
 	}
 	return e, nil
+}
+
+// decodeRest decodes an HTTP event without its body into e, which is zero: fastHTTP
+// when it can, encoding/json otherwise.
+func decodeRest(doc []byte, e *events.APIGatewayV2HTTPRequest) error {
+	if fastHTTP(doc, e) {
+		return nil
+	}
+	*e = events.APIGatewayV2HTTPRequest{}
+	return unmarshal(doc, e)
 }
 
 // DecodeSQS decodes an SQS batch as encoding/json would. Message bodies are copied: a
