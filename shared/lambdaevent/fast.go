@@ -14,7 +14,7 @@ import (
 // event's strings share its memory. It reports false as soon as anything could read
 // differently to encoding/json (a name in other letter cases or escaped, a name twice,
 // a string with escapes or invalid UTF-8, a type other than the field's, a null where
-// encoding/json would store something, a JWT or Lambda authorizer, a Cognito identity);
+// encoding/json would store something, a JWT or Lambda authorizer);
 // the caller then decodes doc with encoding/json instead, into a fresh event, which also
 // reports what is not JSON.
 func fastHTTP(doc []byte, e *events.APIGatewayV2HTTPRequest) bool {
@@ -62,9 +62,13 @@ var (
 		"queryStringParameters", "pathParameters", "requestContext", "stageVariables", "body", "isBase64Encoded"}
 	contextNames = []string{"routeKey", "accountId", "stage", "requestId", "authorizer", "apiId",
 		"domainName", "domainPrefix", "time", "timeEpoch", "http", "authentication"}
-	httpNames       = []string{"method", "path", "protocol", "sourceIp", "userAgent"}
-	authorizerNames = []string{"jwt", "lambda", "iam"}
-	iamNames        = []string{"accessKey", "accountId", "callerId", "cognitoIdentity", "principalOrgId", "userArn", "userId"}
+	httpNames           = []string{"method", "path", "protocol", "sourceIp", "userAgent"}
+	authorizerNames     = []string{"jwt", "lambda", "iam"}
+	iamNames            = []string{"accessKey", "accountId", "callerId", "cognitoIdentity", "principalOrgId", "userArn", "userId"}
+	cognitoNames        = []string{"amr", "identityId", "identityPoolId"}
+	authenticationNames = []string{"clientCert"}
+	clientCertNames     = []string{"clientCertPem", "issuerDN", "serialNumber", "subjectDN", "validity"}
+	validityNames       = []string{"notAfter", "notBefore"}
 )
 
 type fastDecoder struct {
@@ -233,8 +237,25 @@ func (d *fastDecoder) requestContext(v span, c *events.APIGatewayV2HTTPRequestCo
 				*f[k] = d.str(v)
 			})
 		case 11:
-			d.ok = false // a client certificate: encoding/json's
+			d.authentication(v, &c.Authentication)
 		}
+	})
+}
+
+// authentication is API Gateway's mTLS client certificate (a PEM's line breaks are
+// escapes, which fail: encoding/json's).
+func (d *fastDecoder) authentication(v span, a *events.APIGatewayV2HTTPRequestContextAuthentication) {
+	d.sub(v, authenticationNames, func(_ int, v span) {
+		c := &a.ClientCert
+		d.sub(v, clientCertNames, func(k int, v span) {
+			if k == 4 {
+				d.sub(v, validityNames, func(k int, v span) {
+					*[...]*string{&c.Validity.NotAfter, &c.Validity.NotBefore}[k] = d.str(v)
+				})
+				return
+			}
+			*[...]*string{&c.ClientCertPem, &c.IssuerDN, &c.SerialNumber, &c.SubjectDN}[k] = d.str(v)
+		})
 	})
 }
 
@@ -248,12 +269,18 @@ func (d *fastDecoder) authorizer(v span) *events.APIGatewayV2HTTPRequestContextA
 		iam := new(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription)
 		a.IAM = iam
 		d.sub(v, iamNames, func(k int, v span) {
-			f := [...]*string{&iam.AccessKey, &iam.AccountID, &iam.CallerID, nil, &iam.PrincipalOrgID, &iam.UserARN, &iam.UserID}
-			if f[k] == nil {
-				d.ok = false // a Cognito identity: encoding/json's
+			if k == 3 {
+				ci := &iam.CognitoIdentity
+				d.sub(v, cognitoNames, func(k int, v span) {
+					if k == 0 {
+						ci.AMR = d.strs(v)
+						return
+					}
+					*[...]*string{nil, &ci.IdentityID, &ci.IdentityPoolID}[k] = d.str(v)
+				})
 				return
 			}
-			*f[k] = d.str(v)
+			*[...]*string{&iam.AccessKey, &iam.AccountID, &iam.CallerID, nil, &iam.PrincipalOrgID, &iam.UserARN, &iam.UserID}[k] = d.str(v)
 		})
 	})
 	return a

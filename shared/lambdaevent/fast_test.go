@@ -19,8 +19,21 @@ func TestFastHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What DecodeHTTP hands fastHTTP: the event with its body lifted out.
-	_, top := detect(forward)
-	lifted := string(forward[:top.body.val.start]) + `""` + string(forward[top.body.val.end:])
+	lift := func(p []byte) string {
+		_, top := detect(p)
+		return string(p[:top.body.val.start]) + `""` + string(p[top.body.val.end:])
+	}
+	lifted := lift(forward)
+	// The same event as the tests and benchmarks send it: decoded into aws-lambda-go's
+	// type and encoded again (every field, empty structs included).
+	var typed events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(forward, &typed); err != nil {
+		t.Fatal(err)
+	}
+	reencoded, err := json.Marshal(typed)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		doc  string
@@ -28,6 +41,7 @@ func TestFastHTTP(t *testing.T) {
 	}{
 		{"the repository's forward event, body lifted out", lifted, true},
 		{"the repository's forward event, escaped body", string(forward), false},
+		{"the repository's forward event, encoded by aws-lambda-go's type", lift(reencoded), true},
 		{"minimal", `{"requestContext":{"http":{"method":"GET"}}}`, true},
 		{"empty maps and cookies", `{"headers":{},"cookies":[],"pathParameters":{},"requestContext":{"http":{"method":"GET"}}}`, true},
 		{"nulls", `{"headers":null,"cookies":null,"body":null,"requestContext":{"authorizer":null,"authentication":null,"http":{"method":"GET","path":null}}}`, true},
@@ -45,8 +59,14 @@ func TestFastHTTP(t *testing.T) {
 		{"number for a string", `{"version":2,"requestContext":{"http":{"method":"GET"}}}`, false},
 		{"fraction for timeEpoch", `{"requestContext":{"timeEpoch":1.5,"http":{"method":"GET"}}}`, false},
 		{"JWT authorizer", `{"requestContext":{"authorizer":{"jwt":{"claims":{}}},"http":{"method":"GET"}}}`, false},
-		{"Cognito identity", `{"requestContext":{"authorizer":{"iam":{"cognitoIdentity":{}}},"http":{"method":"GET"}}}`, false},
-		{"client certificate", `{"requestContext":{"authentication":{"clientCert":{}},"http":{"method":"GET"}}}`, false},
+		{"Cognito identity", `{"requestContext":{"authorizer":{"iam":{"cognitoIdentity":{"amr":["a","b"],"identityId":"i","identityPoolId":"p"}}},"http":{"method":"GET"}}}`, true},
+		{"Cognito identity, amr null", `{"requestContext":{"authorizer":{"iam":{"cognitoIdentity":{"amr":null,"identityId":""}}},"http":{"method":"GET"}}}`, true},
+		{"Cognito identity, amr of numbers", `{"requestContext":{"authorizer":{"iam":{"cognitoIdentity":{"amr":[1]}}},"http":{"method":"GET"}}}`, false},
+		{"empty client certificate, as aws-lambda-go encodes an event", `{"requestContext":{"authentication":{"clientCert":{"clientCertPem":"","issuerDN":"","serialNumber":"","subjectDN":"","validity":{"notAfter":"","notBefore":""}}},"http":{"method":"GET"}}}`, true},
+		{"client certificate", `{"requestContext":{"authentication":{"clientCert":{"subjectDN":"CN=a","validity":{"notAfter":"x"}}},"http":{"method":"GET"}}}`, true},
+		{"client certificate PEM", `{"requestContext":{"authentication":{"clientCert":{"clientCertPem":"-----BEGIN\nx"}},"http":{"method":"GET"}}}`, false},
+		{"client certificate not an object", `{"requestContext":{"authentication":{"clientCert":1},"http":{"method":"GET"}}}`, false},
+		{"an event aws-lambda-go encoded", encoded(t), true},
 		{"trailing garbage", `{} x`, false},
 	}
 	for _, c := range cases {
@@ -67,4 +87,16 @@ func TestFastHTTP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// encoded is an event as json.Marshal writes aws-lambda-go's type (every field, the
+// client certificate's empty strings included), as the tests and the local API send it.
+func encoded(t *testing.T) string {
+	b, err := json.Marshal(events.APIGatewayV2HTTPRequest{RawPath: "/forward", Headers: map[string]string{"a": "b"},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST"},
+			Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{UserID: "u"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
