@@ -356,7 +356,7 @@ func TestTimeoutAndNetworkErrors(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 
 	calls := map[string]func(ctx context.Context, d Domains) error{
-		"csds":   func(ctx context.Context, _ Domains) error { _, err := f.c.Discover(ctx, "1"); return err },
+		"csds":   func(ctx context.Context, _ Domains) error { _, err := f.c.Discover(ctx, "1", AuthLogin); return err },
 		"login":  func(ctx context.Context, d Domains) error { _, err := f.c.Login(ctx, d, loginCred); return err },
 		"oauth2": func(ctx context.Context, d Domains) error { _, err := f.c.Login(ctx, d, oauth2Cred); return err },
 		"mapping": func(ctx context.Context, d Domains) error {

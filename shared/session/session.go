@@ -15,15 +15,15 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/lpmtls/lpmtls/shared/lp"
 )
 
-// LivePerson is the part of *lp.Client the session needs.
+// LivePerson is the part of *lp.Client the session needs. Discover fails when the
+// answer lacks a service lpmtls calls with credentials of method.
 type LivePerson interface {
-	Discover(ctx context.Context, accountID string) (lp.Domains, error)
+	Discover(ctx context.Context, accountID string, method lp.AuthMethod) (lp.Domains, error)
 	Login(ctx context.Context, d lp.Domains, cred lp.Credentials) (lp.Token, error)
 }
 
@@ -33,9 +33,11 @@ type CredentialSource interface {
 }
 
 // ParameterStore is the shared tier (paramstore.Store). Put with overwrite=false on an
-// existing name must return an error recognised by Options.IsExists.
+// existing name must return an error recognised by Options.IsExists. GetMany reads up
+// to ten names in one call (SSM's GetParameters): the values of the names found.
 type ParameterStore interface {
 	Get(ctx context.Context, name string) (value string, found bool, err error)
+	GetMany(ctx context.Context, names []string) (map[string]string, error)
 	Put(ctx context.Context, name, value string, secure, overwrite bool) error
 	Delete(ctx context.Context, name string) error
 }
@@ -51,15 +53,24 @@ type Options struct {
 	Credentials CredentialSource
 	// Store is the shared tier; nil keeps everything in memory.
 	Store ParameterStore
-	// Prefix roots the parameters: {Prefix}/{accountId}/token (SecureString, JSON
-	// lp.Token), {Prefix}/{accountId}/domains (String, JSON {domains, fetchedAt}),
-	// {Prefix}/{accountId}/lease (String "<holder> <expiry unix ms>", or with " refused
-	// <kind>" appended while a refused or throttled login holds every process back).
+	// Prefix roots the parameters: {Prefix}/token (SecureString, JSON {bearer,
+	// expiresAt, issuedAt, account}), {Prefix}/domains (String, JSON {domains,
+	// fetchedAt, account}), {Prefix}/lease (String "<holder> <expiry unix ms>", or with
+	// " refused <kind>" appended while a refused or throttled login holds every process
+	// back). The names leave the account out so that a cold start can read them while
+	// it reads the secret that names the account; a copy whose account is not the
+	// secret's is a miss. One prefix serves one deployment.
 	Prefix string
 	// RefreshMargin: a token expiring within this margin is replaced. Default 5m.
 	RefreshMargin time.Duration
 	// DomainsTTL: how long discovered domains are trusted. Default 10m.
 	DomainsTTL time.Duration
+	// DiscoveryBackoff: after CSDS answered with an error or without a service lpmtls
+	// needs, and no domains are at hand to fall back on, CSDS is not asked again for
+	// this long (or its Retry-After, up to a tenth of DomainsTTL); its error is answered
+	// meanwhile. Nothing from such an answer is cached. Default: a tenth of
+	// DomainsTTL, at most 5s.
+	DiscoveryBackoff time.Duration
 	// LeaseTTL bounds how long a process holds the login lease and how long others
 	// wait for its token. Default 5s.
 	LeaseTTL time.Duration
@@ -151,6 +162,9 @@ type Manager struct {
 	block *loginBlock
 	// secretFresh: the login gate has just re-read the secret, so login need not.
 	secretFresh bool
+	// discBlock, when set, is a failed CSDS lookup: until discBlock.until CSDS is not
+	// asked and its error is answered instead.
+	discBlock *discoveryBlock
 
 	// forced is the last bearer Do obtained by a re-login after a 401.
 	forced atomic.Pointer[forcedLogin]
@@ -172,6 +186,9 @@ func New(o Options) *Manager {
 	}
 	if o.DomainsTTL <= 0 {
 		o.DomainsTTL = 10 * time.Minute
+	}
+	if o.DiscoveryBackoff <= 0 {
+		o.DiscoveryBackoff = min(o.DomainsTTL/10, maxDiscoveryBackoff)
 	}
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = 5 * time.Second
@@ -361,8 +378,8 @@ func (m *Manager) Invalidate(ctx context.Context, bearer string) {
 	if m.o.Store == nil || !ok {
 		return
 	}
-	name := m.param(acct, "token")
-	tok, found, err := m.storeGetToken(ctx, name)
+	name := m.param(leafToken)
+	tok, found, err := m.storeGetToken(ctx, acct, name)
 	if err != nil || !found || tok.Bearer != bearer {
 		return
 	}
@@ -374,12 +391,9 @@ func (m *Manager) Invalidate(ctx context.Context, bearer string) {
 // refresh is the cold path, run by one goroutine at a time: it reads what is due from
 // the shared tier, then brings the domains and the token up to date, each from there
 // when it holds a usable copy, else from LivePerson.
+// The secret and the shared copies are read at once: the copies' names do not depend on
+// the account the secret names, which is checked in the values once both are in.
 func (m *Manager) refresh(ctx context.Context) (Session, error) {
-	cred, err := m.credentials(ctx)
-	if err != nil {
-		return Session{}, err
-	}
-	acct := cred.AccountID
 	now := m.o.Now()
 	cur, ok := m.warm(now)
 	if ok {
@@ -389,14 +403,30 @@ func (m *Manager) refresh(ctx context.Context) (Session, error) {
 	}
 	needDomains := cur == nil || !now.Before(cur.domainsUntil)
 	needToken := cur == nil || !cur.hasToken || !now.Before(cur.refreshAt)
-	shared := m.readShared(ctx, acct, needToken, needDomains)
+	var (
+		cred    lp.Credentials
+		credErr error
+		read    = make(chan struct{})
+	)
+	go func() {
+		defer close(read)
+		cred, credErr = m.credentials(ctx)
+	}()
+	raw := m.readShared(ctx, needToken, needDomains)
+	<-read
+	if credErr != nil {
+		return Session{}, credErr
+	}
+	acct := cred.AccountID
+	shared := m.sharedFor(ctx, acct, raw)
 
+	var err error
 	domains := lp.Domains(nil)
 	if cur != nil {
 		domains = cur.sess.Domains
 	}
 	if needDomains {
-		if domains, err = m.domainsStep(ctx, acct, cur, shared, now); err != nil {
+		if domains, err = m.domainsStep(ctx, cred, cur, shared, now); err != nil {
 			return Session{}, err
 		}
 	}
@@ -425,36 +455,36 @@ type sharedCopies struct {
 	domainsFound bool
 }
 
-// readShared reads the due shared copies in one round trip, so a cold environment that
-// finds a token in the store pays the store latency once. A failed read is warned about
-// and counts as not found.
-func (m *Manager) readShared(ctx context.Context, acct string, token, domains bool) sharedCopies {
-	var c sharedCopies
-	if m.o.Store == nil {
-		return c
+// readShared reads the due shared copies in one store call, so a cold environment that
+// finds a token in the store pays the store latency once, alongside the secret's. It
+// returns the raw values by name; a failed read is warned about and counts as none.
+func (m *Manager) readShared(ctx context.Context, token, domains bool) map[string]string {
+	if m.o.Store == nil || !token && !domains {
+		return nil
 	}
-	var (
-		g              errgroup.Group
-		tokErr, domErr error
-	)
+	names := make([]string, 0, 2)
 	if token {
-		g.Go(func() error {
-			c.token, c.tokenFound, tokErr = m.storeGetToken(ctx, m.param(acct, "token"))
-			return nil
-		})
+		names = append(names, m.param(leafToken))
 	}
 	if domains {
-		g.Go(func() error {
-			c.domains, c.domainsFound, domErr = m.storeGetDomains(ctx, m.param(acct, "domains"))
-			return nil
-		})
+		names = append(names, m.param(leafDomains))
 	}
-	_ = g.Wait()
-	if tokErr != nil {
-		m.warnStore(ctx, "get", m.param(acct, "token"), tokErr)
+	vals, err := m.storeGetMany(ctx, names)
+	if err != nil {
+		m.warnStore(ctx, "get", strings.Join(names, ","), err)
+		return nil
 	}
-	if domErr != nil {
-		m.warnStore(ctx, "get", m.param(acct, "domains"), domErr)
+	return vals
+}
+
+// sharedFor parses what readShared found, keeping only acct's copies.
+func (m *Manager) sharedFor(ctx context.Context, acct string, raw map[string]string) sharedCopies {
+	var c sharedCopies
+	if v, ok := raw[m.param(leafToken)]; ok {
+		c.token, c.tokenFound = m.parseToken(ctx, acct, m.param(leafToken), v)
+	}
+	if v, ok := raw[m.param(leafDomains)]; ok {
+		c.domains, c.domainsFound = m.parseDomains(ctx, acct, m.param(leafDomains), v)
 	}
 	return c
 }
@@ -462,7 +492,8 @@ func (m *Manager) readShared(ctx context.Context, acct string, token, domains bo
 // domainsStep puts fresh domains in memory: the stored ones while they are fresh, else
 // a CSDS lookup, which falls back to the last known ones (memory's, else the store's
 // stale copy) when CSDS fails.
-func (m *Manager) domainsStep(ctx context.Context, acct string, cur *snapshot, shared sharedCopies, now time.Time) (lp.Domains, error) {
+func (m *Manager) domainsStep(ctx context.Context, cred lp.Credentials, cur *snapshot, shared sharedCopies, now time.Time) (lp.Domains, error) {
+	acct := cred.AccountID
 	var stale lp.Domains
 	if cur != nil {
 		stale = cur.sess.Domains
@@ -477,7 +508,7 @@ func (m *Manager) domainsStep(ctx context.Context, acct string, cur *snapshot, s
 			stale = stored.Domains
 		}
 	}
-	return m.discover(ctx, acct, stale, now)
+	return m.discover(ctx, cred, stale, now)
 }
 
 // replaceInvalidated gets a token once more after Invalidate raced with this flight and
@@ -489,9 +520,9 @@ func (m *Manager) replaceInvalidated(ctx context.Context, acct string, domains l
 		found bool
 	)
 	if m.o.Store != nil {
-		name := m.param(acct, "token")
+		name := m.param(leafToken)
 		var err error
-		if t, found, err = m.storeGetToken(ctx, name); err != nil {
+		if t, found, err = m.storeGetToken(ctx, acct, name); err != nil {
 			m.warnStore(ctx, "get", name, err)
 		}
 	}
@@ -531,10 +562,11 @@ func (m *Manager) tokenStep(ctx context.Context, acct string, d lp.Domains, stor
 }
 
 // storedToken is lp.Token plus when it was issued, which tells how long it lives
-// (values written before IssuedAt existed lack it).
+// (values written before IssuedAt existed lack it), and the account it speaks for.
 type storedToken struct {
 	lp.Token
 	IssuedAt time.Time `json:"issuedAt,omitzero"`
+	Account  string    `json:"account,omitempty"`
 }
 
 // refreshAt is when t is replaced: RefreshMargin before expiry, or halfway through
@@ -595,12 +627,22 @@ func (m *Manager) readSecret(ctx context.Context) (lp.Credentials, error) {
 }
 
 // discover asks CSDS and publishes the answer; when CSDS fails it falls back to stale
-// domains (which rarely move) and tries CSDS again after a tenth of DomainsTTL.
-func (m *Manager) discover(ctx context.Context, acct string, stale lp.Domains, now time.Time) (lp.Domains, error) {
-	m.csdsCalls.Add(1)
-	d, err := m.o.LP.Discover(ctx, acct)
-	if err == nil && len(d) == 0 {
-		err = &lp.Error{Kind: lp.KindDiscovery, Op: "csds", Message: "CSDS returned no domains"}
+// domains (which rarely move) and tries CSDS again after a tenth of DomainsTTL. With
+// nothing to fall back on, a failure CSDS answered (an error status, or a list without
+// a service lpmtls needs) is remembered for DiscoveryBackoff and answered meanwhile
+// without asking CSDS, so a broken CSDS is not asked on every request; a network
+// failure or timeout is not remembered (the request already waited for it).
+func (m *Manager) discover(ctx context.Context, cred lp.Credentials, stale lp.Domains, now time.Time) (lp.Domains, error) {
+	acct := cred.AccountID
+	var d lp.Domains
+	err := m.rememberedDiscovery(now)
+	remembered := err != nil
+	if !remembered {
+		m.csdsCalls.Add(1)
+		d, err = m.o.LP.Discover(ctx, acct, cred.Method())
+		if err == nil && len(d) == 0 {
+			err = &lp.Error{Kind: lp.KindDiscovery, Op: "csds", Message: "CSDS returned no domains"}
+		}
 	}
 	if err != nil {
 		if stale != nil {
@@ -611,16 +653,59 @@ func (m *Manager) discover(ctx context.Context, acct string, stale lp.Domains, n
 		if k := lp.KindOf(err); k != lp.KindDiscovery && k != lp.KindTimeout {
 			err = &lp.Error{Kind: lp.KindDiscovery, Op: "csds", Message: "CSDS lookup failed and no domains are cached", Err: err}
 		}
+		if !remembered {
+			m.noteDiscovery(ctx, acct, err, now)
+		}
 		return nil, err
 	}
+	m.noteDiscovery(ctx, acct, nil, now)
 	m.setDomains(acct, d, now.Add(m.o.DomainsTTL))
 	if m.o.Store != nil {
-		name := m.param(acct, "domains")
-		if err := m.storePut(ctx, name, encodeDomains(d, now), false, true); err != nil {
+		name := m.param(leafDomains)
+		if err := m.storePut(ctx, name, encodeDomains(acct, d, now), false, true); err != nil {
 			m.warnStore(ctx, "put", name, err)
 		}
 	}
 	return d, nil
+}
+
+// maxDiscoveryBackoff caps the default DiscoveryBackoff: a cold instance answers 502
+// for at most this long after CSDS is whole again.
+const maxDiscoveryBackoff = 5 * time.Second
+
+// discoveryBlock is a failed CSDS lookup remembered by discover.
+type discoveryBlock struct {
+	until time.Time
+	err   error
+}
+
+// rememberedDiscovery returns the remembered CSDS failure while it holds, else nil.
+func (m *Manager) rememberedDiscovery(now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b := m.discBlock; b != nil && now.Before(b.until) {
+		return b.err
+	}
+	return nil
+}
+
+// noteDiscovery remembers a failure CSDS answered, or forgets the last one.
+func (m *Manager) noteDiscovery(ctx context.Context, acct string, err error, now time.Time) {
+	var b *discoveryBlock
+	if lp.KindOf(err) == lp.KindDiscovery {
+		wait := m.o.DiscoveryBackoff
+		var e *lp.Error
+		if errors.As(err, &e) && e.RetryAfter > wait {
+			wait = min(e.RetryAfter, max(m.o.DomainsTTL/10, wait))
+		}
+		b = &discoveryBlock{until: now.Add(wait), err: err}
+	}
+	m.mu.Lock()
+	m.discBlock = b
+	m.mu.Unlock()
+	if b != nil {
+		m.o.Logger.WarnContext(ctx, "CSDS lookup failed and no domains are cached; CSDS not asked again before the backoff ends", "account", acct, "until", b.until, "err", err)
+	}
 }
 
 // loginBlock is a refused or throttled login remembered so that it is not repeated on
@@ -782,8 +867,15 @@ func (m *Manager) setToken(acct string, t storedToken, fromStore bool) {
 	}
 }
 
-func (m *Manager) param(acct, leaf string) string {
-	return m.o.Prefix + "/" + acct + "/" + leaf
+// Leaves of the parameter names under Options.Prefix.
+const (
+	leafToken   = "token"
+	leafDomains = "domains"
+	leafLease   = "lease"
+)
+
+func (m *Manager) param(leaf string) string {
+	return m.o.Prefix + "/" + leaf
 }
 
 // warnStore reports a store failure; the request carries on with memory and LP.
