@@ -103,7 +103,7 @@ func (w *world) clearSSM(b testing.TB) {
 	b.Helper()
 	ctx := context.Background()
 	for _, leaf := range []string{"token", "domains", "lease"} {
-		if err := w.store.Delete(ctx, testenv.Prefix+"/"+w.sim.AccountID()+"/"+leaf); err != nil {
+		if err := w.store.Delete(ctx, testenv.Prefix+"/"+leaf); err != nil {
 			b.Fatal(err)
 		}
 	}

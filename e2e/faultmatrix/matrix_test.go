@@ -192,7 +192,7 @@ func freshInstance(c *cell, o observed) {
 // process must ask CSDS and, when it fails, fall back to them.
 func staleDomains(c *cell) {
 	c.t.Helper()
-	name := testenv.Prefix + "/" + c.env.Sim.AccountID() + "/domains"
+	name := testenv.Prefix + "/domains"
 	v, _, ok := c.env.AWS.Parameter(name)
 	if !ok {
 		c.t.Fatal("no domains cached after the warm-up")
@@ -618,7 +618,7 @@ func runCell(t *testing.T, r row, col column, w want, emu *sqsemu.Emulator) {
 	}
 	rowHeal()
 	secrets := secretsIn
-	if v, _, ok := c.env.AWS.Parameter(testenv.Prefix + "/" + c.env.Sim.AccountID() + "/token"); ok {
+	if v, _, ok := c.env.AWS.Parameter(testenv.Prefix + "/token"); ok {
 		var tok struct {
 			Bearer string `json:"bearer"`
 		}

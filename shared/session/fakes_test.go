@@ -117,9 +117,16 @@ type fakeSecrets struct {
 	mu    sync.Mutex
 	reads int
 	creds []lp.Credentials
+	// onRead, set before use, runs before each read, outside the lock.
+	onRead func(ctx context.Context) error
 }
 
 func (s *fakeSecrets) Credentials(ctx context.Context) (lp.Credentials, error) {
+	if s.onRead != nil {
+		if err := s.onRead(ctx); err != nil {
+			return lp.Credentials{}, err
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := min(s.reads, len(s.creds)-1)

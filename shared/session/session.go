@@ -650,10 +650,14 @@ func (m *Manager) discover(ctx context.Context, cred lp.Credentials, stale lp.Do
 			m.setDomains(acct, stale, now.Add(m.o.DomainsTTL/10))
 			return stale, nil
 		}
+		if remembered {
+			return nil, err
+		}
+		answered := csdsAnswered(err)
 		if k := lp.KindOf(err); k != lp.KindDiscovery && k != lp.KindTimeout {
 			err = &lp.Error{Kind: lp.KindDiscovery, Op: "csds", Message: "CSDS lookup failed and no domains are cached", Err: err}
 		}
-		if !remembered {
+		if answered {
 			m.noteDiscovery(ctx, acct, err, now)
 		}
 		return nil, err
@@ -689,10 +693,17 @@ func (m *Manager) rememberedDiscovery(now time.Time) error {
 	return nil
 }
 
-// noteDiscovery remembers a failure CSDS answered, or forgets the last one.
+// csdsAnswered says whether a lookup's error is CSDS's answer (an error status, or a
+// body lp refused) rather than a network failure or a timeout on the way.
+func csdsAnswered(err error) bool {
+	var e *lp.Error
+	return errors.As(err, &e) && (e.Status != 0 || e.Kind == lp.KindDiscovery)
+}
+
+// noteDiscovery remembers a failure CSDS answered (err non-nil), or forgets the last.
 func (m *Manager) noteDiscovery(ctx context.Context, acct string, err error, now time.Time) {
 	var b *discoveryBlock
-	if lp.KindOf(err) == lp.KindDiscovery {
+	if err != nil {
 		wait := m.o.DiscoveryBackoff
 		var e *lp.Error
 		if errors.As(err, &e) && e.RetryAfter > wait {

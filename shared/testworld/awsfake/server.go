@@ -66,6 +66,9 @@ type Server struct {
 	delayFor map[string]time.Duration
 	reqSeq   int
 	verSeq   int
+	// inFlight counts requests being served (delays included); maxInFlight is its
+	// highest value since the last ResetCalls.
+	inFlight, maxInFlight int
 	secrets  map[string]*secret // by name
 	params   map[string]*parameter
 	// sealKey makes the opaque SecureString rendering unguessable without exposing
@@ -136,6 +139,16 @@ func (s *Server) ResetCalls() {
 	defer s.mu.Unlock()
 	s.calls = map[string]int{}
 	s.signed = map[string]bool{}
+	s.maxInFlight = s.inFlight
+}
+
+// MaxInFlight is the most requests the fake was serving at once since it started or
+// ResetCalls: 2 or more shows that a client issued calls concurrently (with SetDelay,
+// that they overlapped rather than followed each other).
+func (s *Server) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight
 }
 
 // Signed reports whether the last request for target carried a SigV4 Authorization
@@ -254,6 +267,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := fmt.Sprintf("00000000-0000-4000-8000-%012d", s.reqSeq)
 	s.calls[target]++
 	s.signed[target] = signed
+	s.inFlight++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight)
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
 	down := s.down
 	var delay time.Duration
 	for prefix, d := range s.delayFor {
