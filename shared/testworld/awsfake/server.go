@@ -69,8 +69,8 @@ type Server struct {
 	// inFlight counts requests being served (delays included); maxInFlight is its
 	// highest value since the last ResetCalls.
 	inFlight, maxInFlight int
-	secrets  map[string]*secret // by name
-	params   map[string]*parameter
+	secrets               map[string]*secret // by name
+	params                map[string]*parameter
 	// sealKey makes the opaque SecureString rendering unguessable without exposing
 	// the plaintext, the way a KMS ciphertext would.
 	sealKey []byte
