@@ -419,6 +419,10 @@ func (m *Manager) refresh(ctx context.Context) (Session, error) {
 	}
 	acct := cred.AccountID
 	shared := m.sharedFor(ctx, acct, raw)
+	// Store writes that nothing in this refresh reads back run alongside the token
+	// step; the refresh still ends after them, inside the invocation that paid for them.
+	var pub sync.WaitGroup
+	defer pub.Wait()
 
 	var err error
 	domains := lp.Domains(nil)
@@ -426,7 +430,7 @@ func (m *Manager) refresh(ctx context.Context) (Session, error) {
 		domains = cur.sess.Domains
 	}
 	if needDomains {
-		if domains, err = m.domainsStep(ctx, cred, cur, shared, now); err != nil {
+		if domains, err = m.domainsStep(ctx, cred, cur, shared, now, &pub); err != nil {
 			return Session{}, err
 		}
 	}
@@ -492,7 +496,7 @@ func (m *Manager) sharedFor(ctx context.Context, acct string, raw map[string]str
 // domainsStep puts fresh domains in memory: the stored ones while they are fresh, else
 // a CSDS lookup, which falls back to the last known ones (memory's, else the store's
 // stale copy) when CSDS fails.
-func (m *Manager) domainsStep(ctx context.Context, cred lp.Credentials, cur *snapshot, shared sharedCopies, now time.Time) (lp.Domains, error) {
+func (m *Manager) domainsStep(ctx context.Context, cred lp.Credentials, cur *snapshot, shared sharedCopies, now time.Time, pub *sync.WaitGroup) (lp.Domains, error) {
 	acct := cred.AccountID
 	var stale lp.Domains
 	if cur != nil {
@@ -508,7 +512,7 @@ func (m *Manager) domainsStep(ctx context.Context, cred lp.Credentials, cur *sna
 			stale = stored.Domains
 		}
 	}
-	return m.discover(ctx, cred, stale, now)
+	return m.discover(ctx, cred, stale, now, pub)
 }
 
 // replaceInvalidated gets a token once more after Invalidate raced with this flight and
@@ -631,8 +635,9 @@ func (m *Manager) readSecret(ctx context.Context) (lp.Credentials, error) {
 // nothing to fall back on, a failure CSDS answered (an error status, or a list without
 // a service lpmtls needs) is remembered for DiscoveryBackoff and answered meanwhile
 // without asking CSDS, so a broken CSDS is not asked on every request; a network
-// failure or timeout is not remembered (the request already waited for it).
-func (m *Manager) discover(ctx context.Context, cred lp.Credentials, stale lp.Domains, now time.Time) (lp.Domains, error) {
+// failure or timeout is not remembered (the request already waited for it). The
+// answer is written to the store in pub, so the write overlaps the token step.
+func (m *Manager) discover(ctx context.Context, cred lp.Credentials, stale lp.Domains, now time.Time, pub *sync.WaitGroup) (lp.Domains, error) {
 	acct := cred.AccountID
 	var d lp.Domains
 	err := m.rememberedDiscovery(now)
@@ -665,10 +670,12 @@ func (m *Manager) discover(ctx context.Context, cred lp.Credentials, stale lp.Do
 	m.noteDiscovery(ctx, acct, nil, now)
 	m.setDomains(acct, d, now.Add(m.o.DomainsTTL))
 	if m.o.Store != nil {
-		name := m.param(leafDomains)
-		if err := m.storePut(ctx, name, encodeDomains(acct, d, now), false, true); err != nil {
-			m.warnStore(ctx, "put", name, err)
-		}
+		name, value := m.param(leafDomains), encodeDomains(acct, d, now)
+		pub.Go(func() {
+			if err := m.storePut(ctx, name, value, false, true); err != nil {
+				m.warnStore(ctx, "put", name, err)
+			}
+		})
 	}
 	return d, nil
 }
