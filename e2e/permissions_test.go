@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/lpmtls/lpmtls/shared/paramstore"
 )
 
 // Each function's role grants exactly these actions, each on exactly these resources
@@ -59,6 +63,9 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 				t.Fatalf("%s: resource %v is not one of the stack's or a parameter", fn, s["Resource"])
 			}
 			if s["Sid"] == "TokenCache" {
+				if want := cacheActions(); !slices.Equal(slices.Sorted(slices.Values(actions)), want) {
+					t.Errorf("%s: TokenCache grants %v, want the calls paramstore makes: %v", fn, actions, want)
+				}
 				got = append(got, "TokenCache:"+res)
 				continue
 			}
@@ -76,6 +83,18 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			t.Errorf("%s: trust policy %v", role, trust)
 		}
 	}
+}
+
+// cacheActions are the SSM actions of the calls paramstore.API makes (GetParameters
+// included: a cold start reads token and domains in one call), sorted.
+func cacheActions() []string {
+	api := reflect.TypeFor[paramstore.API]()
+	var out []string
+	for i := range api.NumMethod() {
+		out = append(out, "ssm:"+api.Method(i).Name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 const ssmCache = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${CacheParameterPrefix}/*"
