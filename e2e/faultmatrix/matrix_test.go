@@ -260,13 +260,26 @@ var rows = []row{
 	},
 	{
 		name:   "CSDS down, cold (nothing cached)",
+		also:   "session TestFailedDiscoveryRememberedBriefly",
 		inject: func(c *cell) { c.env.Sim.Inject(lpsim.Fault{Op: "csds", Status: 503, Times: 1000}) },
 		heal:   func(c *cell) { c.env.Sim.ClearFaults() },
 		cols: [4]want{
-			httpErr(502, "discovery_failed", "liveperson", "", retryCallerHTTP+"; every call asks CSDS again"),
+			httpErr(502, "discovery_failed", "liveperson", "", retryCallerHTTP+"; "+csdsBackoff),
 			httpErr(502, "discovery_failed", "liveperson", "", retryCallerHTTP),
 			batch(3, [3]int{0, 3, 0}, [2]int{3, 0}, "batch item failures; redelivered until CSDS answers"),
 			schedFailed("discovery_failed", retryNextRun),
+		},
+	},
+	{
+		name:   "CSDS answers without mtlsGateway",
+		also:   "e2e TestCSDSMissingServiceNotCached; session TestCSDSMissingServiceNotCached",
+		inject: func(c *cell) { c.env.Sim.SetCSDSOmitted("mtlsGateway") },
+		heal:   func(c *cell) { c.env.Sim.SetCSDSOmitted() },
+		cols: [4]want{
+			with(httpErr(502, "discovery_failed", "liveperson", "", retryCallerHTTP+"; the message names mtlsGateway; the list is cached nowhere (neither memory nor SSM): "+csdsBackoff+", and a new instance asks CSDS itself"), incompleteNotCached),
+			with(httpErr(502, "discovery_failed", "liveperson", "", "as forward"), incompleteNotCached),
+			with(batch(3, [3]int{0, 3, 0}, [2]int{3, 0}, "batch item failures; redelivered until CSDS is whole again (asked at most once per 5 s meanwhile)"), recoveredDomains),
+			with(schedFailed("discovery_failed", retryNextRun+"; nothing cached, so the next run asks CSDS again"), incompleteNotCached),
 		},
 	},
 	{
@@ -468,6 +481,52 @@ var rows = []row{
 			{na: "a check is one batched LivePerson call: see mid-request"},
 		},
 	},
+}
+
+// csdsBackoff is how a failure CSDS answered is retried.
+const csdsBackoff = "CSDS is asked again at most once per 5 s per instance (a tenth of LP_DOMAINS_TTL, at most 5 s), the same 502 answered at once meanwhile"
+
+// incompleteNotCached: the incomplete CSDS list reached neither tier. The instance
+// answers a second call from the remembered failure without asking CSDS again, and a
+// new instance sharing SSM asks CSDS itself.
+func incompleteNotCached(c *cell, o observed) {
+	c.t.Helper()
+	if _, _, ok := c.env.AWS.Parameter(testenv.Prefix + "/domains"); ok {
+		c.t.Fatal("the incomplete list reached SSM")
+	}
+	codeOf := func(o observed) string {
+		if o.sum.Error != nil {
+			return o.sum.Error.Code
+		}
+		return o.code
+	}
+	again := func() string {
+		if c.col == colSchedule {
+			return codeOf(c.runSchedule(normalTimeout, nil))
+		}
+		return c.runHTTP(normalTimeout, nil).code
+	}
+	if code := again(); code != codeOf(o) {
+		c.t.Fatalf("second call: %q, want %q", code, codeOf(o))
+	}
+	if n := c.env.Sim.Counts().CSDS; n != 1 {
+		c.t.Fatalf("%d CSDS calls for two calls inside the backoff, want 1", n)
+	}
+	c.start()
+	if code := again(); code != codeOf(o) {
+		c.t.Fatalf("new instance: %q, want %q", code, codeOf(o))
+	}
+	if n := c.env.Sim.Counts().CSDS; n != 2 {
+		c.t.Fatalf("%d CSDS calls, want the new instance's own lookup too", n)
+	}
+}
+
+// recoveredDomains: once CSDS is whole, the whole list is cached.
+func recoveredDomains(c *cell, o observed) {
+	c.t.Helper()
+	if v, _, ok := c.env.AWS.Parameter(testenv.Prefix + "/domains"); !ok || !strings.Contains(v, "mtlsGateway") {
+		c.t.Fatalf("domains in SSM after recovery: %q", v)
+	}
 }
 
 func csdsFallback(c *cell, o observed) {
