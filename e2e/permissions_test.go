@@ -1,13 +1,15 @@
 package e2e
 
 import (
+	"encoding/json"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
-	"github.com/lpmtls/lpmtls/shared/paramstore"
+	"github.com/lpmtls/lpmtls/shared/session"
 )
 
 // Each function's role grants exactly these actions, each on exactly these resources
@@ -15,6 +17,10 @@ import (
 func TestTemplateLeastPrivilege(t *testing.T) {
 	tpl := loadTemplate(t)
 	cache := "TokenCache:" + ssmCache
+	cleanup := []string{
+		"ListCache ssm:GetParametersByPath " + ssmCachePath,
+		"CleanCache ssm:DeleteParameters " + ssmCache,
+	}
 	want := map[string][]string{
 		"ForwardFunction": {
 			"WriteLogs logs:CreateLogStream,logs:PutLogEvents ForwardLogs",
@@ -30,7 +36,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			"WriteLogs logs:CreateLogStream,logs:PutLogEvents MappingLogs",
 			"FailedHealthChecks sqs:SendMessage HealthCheckDLQ",
 			"ReadLivePersonSecret secretsmanager:GetSecretValue LivePersonSecretArn",
-			cache,
+			cache, cleanup[0], cleanup[1],
 			"CacheKey kms:Decrypt,kms:Encrypt,kms:GenerateDataKey CacheKmsKeyArn",
 			"DecryptSecret kms:Decrypt SecretKmsKeyArn",
 		},
@@ -58,13 +64,15 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			res := ref(s["Resource"])
 			if sub, ok := fnArg(s["Resource"], "Fn::Sub").(string); ok {
 				res = sub
+			} else if sub, ok := stackPrefixed(t, s["Resource"]); ok {
+				res = sub
 			}
 			if res == "" {
 				t.Fatalf("%s: resource %v is not one of the stack's or a parameter", fn, s["Resource"])
 			}
 			if s["Sid"] == "TokenCache" {
-				if want := cacheActions(); !slices.Equal(slices.Sorted(slices.Values(actions)), want) {
-					t.Errorf("%s: TokenCache grants %v, want the calls paramstore makes: %v", fn, actions, want)
+				if want := cacheActions(t); !slices.Equal(slices.Sorted(slices.Values(actions)), want) {
+					t.Errorf("%s: TokenCache grants %v, want the cache calls' actions: %v", fn, actions, want)
 				}
 				got = append(got, "TokenCache:"+res)
 				continue
@@ -85,16 +93,107 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 	}
 }
 
-// cacheActions are the SSM actions of the calls paramstore.API makes (GetParameters
-// included: a cold start reads token and domains in one call), sorted.
-func cacheActions() []string {
-	api := reflect.TypeFor[paramstore.API]()
+// cacheActions are the SSM actions behind the session's cache calls
+// (session.ParameterStore as paramstore.Store makes them; GetMany is GetParameters: a
+// cold start reads token and domains in one call), sorted. A new cache call without an
+// entry here fails the test, so the grant cannot lag behind the code.
+func cacheActions(t *testing.T) []string {
+	t.Helper()
+	action := map[string]string{
+		"Get": "ssm:GetParameter", "GetMany": "ssm:GetParameters",
+		"Put": "ssm:PutParameter", "Delete": "ssm:DeleteParameter",
+	}
+	api := reflect.TypeFor[session.ParameterStore]()
 	var out []string
 	for i := range api.NumMethod() {
-		out = append(out, "ssm:"+api.Method(i).Name)
+		a, ok := action[api.Method(i).Name]
+		if !ok {
+			t.Fatalf("session.ParameterStore.%s: which SSM action does it take?", api.Method(i).Name)
+		}
+		out = append(out, a)
 	}
 	sort.Strings(out)
 	return out
 }
 
-const ssmCache = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${CacheParameterPrefix}/*"
+// The cache's parameters and, for GetParametersByPath, its path; ${Prefix} is the
+// cache prefix as stackPrefixed checks it.
+const (
+	ssmCachePath = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${Prefix}"
+	ssmCache     = ssmCachePath + "/*"
+)
+
+// cachePrefix is the one expression of the cache prefix: the parameter when set, else
+// /lpmtls/<stack name>, so two stacks never share a cache.
+const cachePrefix = `{"Fn::If":["HasCachePrefix",{"Ref":"CacheParameterPrefix"},{"Fn::Sub":"/lpmtls/${AWS::StackName}"}]}`
+
+// stackPrefixed reads !Sub [text, {Prefix: <cachePrefix>}] and returns text; ok is false
+// for any other value, and a Prefix other than cachePrefix fails the test.
+func stackPrefixed(t *testing.T, v any) (string, bool) {
+	t.Helper()
+	args, _ := fnArg(v, "Fn::Sub").([]any)
+	if len(args) != 2 {
+		return "", false
+	}
+	text, _ := args[0].(string)
+	vars, _ := args[1].(map[string]any)
+	got, _ := json.Marshal(vars["Prefix"])
+	if len(vars) != 1 || string(got) != cachePrefix {
+		t.Fatalf("Sub %q: variables %v, want only Prefix = %s", text, vars, cachePrefix)
+	}
+	return text, true
+}
+
+// TestTemplateCachePrefixPerStack: by default the cache prefix is derived from the
+// stack's name, in the functions' environment and in every grant alike; an explicit
+// one still matches the parameter's pattern.
+func TestTemplateCachePrefixPerStack(t *testing.T) {
+	tpl := loadTemplate(t)
+	p := get(t, tpl, "Parameters", "CacheParameterPrefix")
+	if get(t, p, "Default") != "" {
+		t.Fatalf("CacheParameterPrefix default %v, want empty (derived from the stack name)", get(t, p, "Default"))
+	}
+	re := regexp.MustCompile(get(t, p, "AllowedPattern").(string))
+	for in, want := range map[string]bool{"": true, "/lpmtls/prod": true, "/brand/lpmtls-staging.v2": true,
+		"lpmtls/prod": false, "/lpmtls/": false, "/lpmtls//x": false, "/lpmtls/a b": false} {
+		if re.MatchString(in) != want {
+			t.Errorf("CacheParameterPrefix %q: accepted %v, want %v", in, !want, want)
+		}
+	}
+	cond, _ := json.Marshal(get(t, tpl, "Conditions", "HasCachePrefix"))
+	if string(cond) != `{"Fn::Not":[{"Fn::Equals":[{"Ref":"CacheParameterPrefix"},""]}]}` {
+		t.Fatalf("HasCachePrefix %s", cond)
+	}
+	env, _ := json.Marshal(get(t, tpl, "Globals", "Function", "Environment", "Variables", "LP_CACHE_PARAMETER_PREFIX"))
+	if string(env) != cachePrefix {
+		t.Fatalf("LP_CACHE_PARAMETER_PREFIX %s, want %s", env, cachePrefix)
+	}
+	raw, _ := json.Marshal(tpl)
+	if strings.Contains(string(raw), "${CacheParameterPrefix}") {
+		t.Fatal("a resource names ${CacheParameterPrefix} directly; an empty parameter would grant parameter/*")
+	}
+}
+
+// TestTemplateCacheCleanup: the stack's delete runs the mapping function's cleanup
+// before anything that could still write the cache is gone.
+func TestTemplateCacheCleanup(t *testing.T) {
+	tpl := loadTemplate(t)
+	r := get(t, tpl, "Resources", "CacheCleanup")
+	if get(t, r, "Type") != "Custom::CacheCleanup" {
+		t.Fatalf("CacheCleanup type %v", get(t, r, "Type"))
+	}
+	tok, _ := fnArg(get(t, r, "Properties", "ServiceToken"), "Fn::GetAtt").([]any)
+	if len(tok) != 2 || tok[0] != "MappingFunction" || tok[1] != "Arn" {
+		t.Fatalf("ServiceToken %v, want the mapping function's ARN", get(t, r, "Properties", "ServiceToken"))
+	}
+	// Above the largest FunctionTimeout: the function answers first, this only bounds a
+	// function that cannot run at all (CloudFormation's default is an hour).
+	if get(t, r, "Properties", "ServiceTimeout") != "960" {
+		t.Fatalf("ServiceTimeout %v", get(t, r, "Properties", "ServiceTimeout"))
+	}
+	for _, id := range []string{"ForwardFunction", "HealthCheckSchedule", "MappingIntegration"} {
+		if get(t, tpl, "Resources", id, "DependsOn") != "CacheCleanup" {
+			t.Errorf("%s does not depend on CacheCleanup: it could write the cache after the cleanup", id)
+		}
+	}
+}

@@ -255,6 +255,8 @@ var handlers = map[string]handlerFunc{
 	"AmazonSSM.GetParameters":       (*Server).getParameters,
 	"AmazonSSM.PutParameter":        (*Server).putParameter,
 	"AmazonSSM.DeleteParameter":     (*Server).deleteParameter,
+	"AmazonSSM.GetParametersByPath": (*Server).getParametersByPath,
+	"AmazonSSM.DeleteParameters":    (*Server).deleteParameters,
 }
 
 // ServeHTTP dispatches on X-Amz-Target as the real JSON 1.1 endpoints do.
