@@ -87,7 +87,7 @@ func ValidatePairs(pairs []lp.Mapping) error {
 	for i, p := range pairs {
 		if strings.TrimSpace(p.ServiceName) == "" {
 			return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidRequest,
-				"item %d has no serviceName; send the mapping's service name, e.g. \"serviceName\":\"WEBHOOKS\"", i)
+				"item %d: serviceName is required: the mapping's service name, e.g. \"serviceName\":\"WEBHOOKS\"", i)
 		}
 		u, err := url.Parse(p.URL)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
