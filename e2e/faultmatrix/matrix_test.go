@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -465,7 +466,8 @@ var rows = []row{
 		also: "lp TestForwardTargetAuthAnswerUntouched, TestForwardClassification",
 		inject: func(c *cell) {
 			c.relayed = 401
-			c.env.Sim.Inject(lpsim.Fault{Op: "target", Status: 401, Body: targetRefusal})
+			c.env.Sim.Inject(lpsim.Fault{Op: "target", Status: 401, Body: targetRefusal,
+				Header: http.Header{"WWW-Authenticate": {`Basic realm="brand"`}}})
 		},
 		cols: [4]want{
 			with(want{status: 401, retried: "not retried: one mapping check shows the gateway takes the bearer, so the 401 is the target's and comes back untouched (body and WWW-Authenticate); the request was sent once and no login followed"}, targetAnsweredOnce(401)),
@@ -559,8 +561,8 @@ func targetAnsweredOnce(status int) func(c *cell, o observed) {
 			if o.body != want {
 				c.t.Fatalf("body %q, want the target's %q", o.body, want)
 			}
-			if status == 401 && o.header["WWW-Authenticate"] != `Basic realm="brand"` {
-				c.t.Fatalf("WWW-Authenticate %q", o.header["WWW-Authenticate"])
+			if got := http.Header(mapOf(o.header)).Get("WWW-Authenticate"); status == 401 && got != `Basic realm="brand"` {
+				c.t.Fatalf("WWW-Authenticate %q in %v", got, o.header)
 			}
 			if n.Forwards != 1 || n.TargetRequests != 1 {
 				c.t.Fatalf("want the request sent once: %+v", n)
@@ -576,6 +578,16 @@ func targetAnsweredOnce(status int) func(c *cell, o observed) {
 			c.t.Fatalf("%d mapping checks, want 1 (the bearer check)", n.Mappings)
 		}
 	}
+}
+
+// mapOf reads an API Gateway header map as an http.Header, whatever the key case.
+func mapOf(h map[string]string) map[string][]string {
+	out := make(map[string][]string, len(h))
+	for k, v := range h {
+		ck := http.CanonicalHeaderKey(k)
+		out[ck] = append(out[ck], v)
+	}
+	return out
 }
 
 func csdsFallback(c *cell, o observed) {
