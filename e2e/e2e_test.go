@@ -368,17 +368,6 @@ func lower(h map[string]string) map[string]string {
 	return out
 }
 
-func TestResponseTooLargeForLambda(t *testing.T) {
-	env := testenv.New(t)
-	f := env.Start(t, "forward")
-	// The echo target answers with the request body: 4.5 MiB becomes 6 MiB of base64.
-	ev, _ := binaryUpload(t, env, 4608<<10)
-	r := f.InvokeHTTP(t, ev)
-	if r.StatusCode != 502 || code(t, r) != "response_too_large" || r.Headers["LP-Error-Source"] != "lpmtls" {
-		t.Fatalf("got %d %.300s", r.StatusCode, r.Body)
-	}
-}
-
 // A slow gateway ends in lpmtls's JSON 504 before the function's own deadline.
 func TestSlowGatewayTimesOutCleanly(t *testing.T) {
 	env := testenv.New(t)

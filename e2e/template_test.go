@@ -499,3 +499,154 @@ func TestTemplateQueue(t *testing.T) {
 		}
 	}
 }
+
+// The outputs name what a caller is granted on: the execute-api ARN of each route (the
+// route's method, "*" for ANY, on the $default stage) and the queues' ARNs.
+func TestTemplateOutputs(t *testing.T) {
+	tpl := loadTemplate(t)
+	resources := get(t, tpl, "Resources").(map[string]any)
+	for out, route := range map[string]string{"ForwardInvokeArn": "ForwardRoute", "MappingInvokeArn": "MappingRoute"} {
+		method, path, _ := strings.Cut(get(t, resources[route], "Properties", "RouteKey").(string), " ")
+		if method == "ANY" {
+			method = "*"
+		}
+		want := "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/$default/" + method + path
+		if got, _ := fnArg(get(t, tpl, "Outputs", out, "Value"), "Fn::Sub").(string); got != want {
+			t.Errorf("%s: %q, want %q", out, got, want)
+		}
+	}
+	if get(t, resources["HttpApiStage"], "Properties", "StageName") != "$default" {
+		t.Error("the invoke ARNs assume the $default stage")
+	}
+	for out, want := range map[string]struct{ fn, resource, attr string }{
+		"RequestQueueUrl":               {"Ref", "RequestQueue", ""},
+		"RequestQueueArn":               {"Fn::GetAtt", "RequestQueue", "Arn"},
+		"RequestDeadLetterQueueUrl":     {"Ref", "RequestDLQ", ""},
+		"RequestDeadLetterQueueArn":     {"Fn::GetAtt", "RequestDLQ", "Arn"},
+		"HealthCheckDeadLetterQueueArn": {"Fn::GetAtt", "HealthCheckDLQ", "Arn"},
+		"ResultsQueueArn":               {"Fn::GetAtt", "ResultsQueue", "Arn"},
+	} {
+		v := get(t, tpl, "Outputs", out, "Value")
+		var name string
+		switch want.fn {
+		case "Ref":
+			name = ref(v)
+		default:
+			switch a := fnArg(v, want.fn).(type) {
+			case string:
+				name = strings.TrimSuffix(a, "."+want.attr)
+			case []any:
+				if len(a) == 2 && a[1] == want.attr {
+					name, _ = a[0].(string)
+				}
+			}
+		}
+		if name != want.resource {
+			t.Errorf("%s: %v, want %s of %s", out, v, want.fn, want.resource)
+		}
+		if get(t, resources[want.resource], "Type") != "AWS::SQS::Queue" {
+			t.Errorf("%s: %s is not a queue", out, want.resource)
+		}
+		// An output of a conditional resource must carry the same condition.
+		if c, ok := resources[want.resource].(map[string]any)["Condition"]; ok && get(t, tpl, "Outputs", out, "Condition") != c {
+			t.Errorf("%s: missing Condition %v", out, c)
+		}
+	}
+}
+
+// The KMS parameters feed IAM grants, which a key's alias ARN does not satisfy: only key
+// ARNs (or nothing) pass.
+func TestTemplateKmsKeyPatterns(t *testing.T) {
+	tpl := loadTemplate(t)
+	for _, p := range []string{"SecretKmsKeyArn", "CacheKmsKeyArn"} {
+		re := regexp.MustCompile(get(t, tpl, "Parameters", p, "AllowedPattern").(string))
+		if get(t, tpl, "Parameters", p, "Default") != "" {
+			t.Errorf("%s: default must stay empty", p)
+		}
+		for _, tc := range []struct {
+			arn  string
+			want bool
+		}{
+			{"", true},
+			{"arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", true},
+			{"arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab", true},
+			{"arn:aws-cn:kms:cn-north-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", true},
+			{"arn:aws:kms:us-east-1:123456789012:alias/lpmtls", false},
+			{"alias/aws/ssm", false},
+			{"1234abcd-12ab-34cd-56ef-1234567890ab", false},
+			{"arn:aws:kms:us-east-1:1234:key/1234abcd-12ab-34cd-56ef-1234567890ab", false},
+			{"arn:aws:kms:us-east-1:123456789012:key/", false},
+			{"arn:aws:kms:us-east-1:123456789012:key/abc/def", false},
+		} {
+			if got := re.MatchString(tc.arn); got != tc.want {
+				t.Errorf("%s %q: match %v, want %v", p, tc.arn, got, tc.want)
+			}
+		}
+	}
+}
+
+// The body limit's parameter defaults to the function's own default and is passed as
+// FORWARD_MAX_BODY_BYTES; neither may exceed what one Lambda event can hold.
+func TestTemplateMaxBody(t *testing.T) {
+	tpl := loadTemplate(t)
+	p := get(t, tpl, "Parameters", "ForwardMaxBodyBytes")
+	if get(t, p, "Default") != strconv.Itoa(config.DefaultMaxBodyBytes) {
+		t.Errorf("default %v, config's %d", get(t, p, "Default"), config.DefaultMaxBodyBytes)
+	}
+	if get(t, p, "MaxValue") != strconv.Itoa(config.LambdaRequestBytes) {
+		t.Errorf("MaxValue %v, Lambda's request limit %d", get(t, p, "MaxValue"), config.LambdaRequestBytes)
+	}
+	env := get(t, tpl, "Resources", "ForwardFunction", "Properties", "Environment", "Variables", "FORWARD_MAX_BODY_BYTES")
+	if ref(env) != "ForwardMaxBodyBytes" {
+		t.Errorf("FORWARD_MAX_BODY_BYTES %v", env)
+	}
+}
+
+// samconfig.toml holds no region (the profile's or AWS_REGION's applies), builds in the
+// source tree in every environment (a makefile build otherwise copies node_modules
+// once per function), and overrides only parameters the template declares.
+func TestSamconfig(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "samconfig.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := get(t, loadTemplate(t), "Parameters").(map[string]any)
+	section := ""
+	buildInSource := map[string]bool{}
+	envs := map[string]bool{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasPrefix(line, "[") {
+			section = strings.Trim(line, "[]")
+			envs[strings.SplitN(section, ".", 2)[0]] = true
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("not a key = value line: %q", line)
+		}
+		key, value = strings.TrimSpace(key), strings.Trim(strings.TrimSpace(value), `"`)
+		env, cmd, _ := strings.Cut(section, ".")
+		switch {
+		case key == "region":
+			t.Errorf("[%s] sets a region", section)
+		case cmd == "build.parameters" && key == "build_in_source" && value == "true":
+			buildInSource[env] = true
+		case key == "parameter_overrides":
+			for _, kv := range strings.Fields(value) {
+				name, _, _ := strings.Cut(kv, "=")
+				if _, ok := params[name]; !ok {
+					t.Errorf("[%s] overrides %s, which the template does not declare", section, name)
+				}
+			}
+		}
+	}
+	for _, env := range []string{"default", "staging", "prod"} {
+		if !envs[env] || !buildInSource[env] {
+			t.Errorf("environment %s: present %v, build_in_source %v", env, envs[env], buildInSource[env])
+		}
+	}
+}

@@ -34,6 +34,8 @@ type Error struct {
 	Source  string
 	// RetryAfter is relayed as a Retry-After header when LivePerson asked for a pause.
 	RetryAfter time.Duration
+	// Allow is relayed as an Allow header: a 405 must say which methods would do.
+	Allow string
 	// Transient says a queued message failing this way is worth another attempt.
 	Transient bool
 	Err       error
@@ -220,6 +222,9 @@ func (e *Error) HTTPResponse() events.APIGatewayV2HTTPResponse {
 			"LP-Error-Source": e.Source,
 		},
 		Body: string(body),
+	}
+	if e.Allow != "" {
+		r.Headers["Allow"] = e.Allow
 	}
 	if e.RetryAfter > 0 {
 		r.Headers["Retry-After"] = strconv.Itoa(int((e.RetryAfter + time.Second - 1) / time.Second))

@@ -69,22 +69,41 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultCSDSURL            = "https://adminlogin.liveperson.net"
-	DefaultRefreshMargin      = 5 * time.Minute
-	DefaultTokenTTL           = 30 * time.Minute
-	DefaultDomainsTTL         = 10 * time.Minute
-	DefaultLoginLeaseTTL      = 5 * time.Second
-	DefaultMappingService     = lp.ServiceMTLSGateway
-	DefaultMappingPath        = "/api/account/{accountId}/checks/serviceUrlMappings"
-	DefaultOAuth2Version      = lp.DefaultOAuth2Version // "2.0"
-	DefaultServiceName        = "WEBHOOKS"
-	DefaultMaxBodyBytes       = 6291456 // Lambda's synchronous payload limit
+	DefaultCSDSURL        = "https://adminlogin.liveperson.net"
+	DefaultRefreshMargin  = 5 * time.Minute
+	DefaultTokenTTL       = 30 * time.Minute
+	DefaultDomainsTTL     = 10 * time.Minute
+	DefaultLoginLeaseTTL  = 5 * time.Second
+	DefaultMappingService = lp.ServiceMTLSGateway
+	DefaultMappingPath    = "/api/account/{accountId}/checks/serviceUrlMappings"
+	DefaultOAuth2Version  = lp.DefaultOAuth2Version // "2.0"
+	DefaultServiceName    = "WEBHOOKS"
+	// DefaultMaxBodyBytes is the largest body that reaches the function whatever its
+	// content type: a binary body travels base64-encoded (4 bytes for every 3) in the
+	// event, so (6,291,456 - 65,536) / 4 * 3 = 4,669,440 bytes. A text body travels as
+	// is and could be larger; one limit for both keeps the rule simple to state.
+	DefaultMaxBodyBytes       = (LambdaRequestBytes - EventEnvelopeBytes) / 4 * 3
 	DefaultForwardConcurrency = 10
 	DefaultMetricsNamespace   = "lpmtls"
 	DefaultCertExpiryWarning  = 30 // days
 	MaxCertExpiryWarning      = 365
 	MaxForwardConcurrency     = 100
 	MaxHealthcheckTargets     = 100
+)
+
+// AWS's limits on a synchronous invocation, which bound what a forward can carry.
+const (
+	// LambdaRequestBytes is the most a synchronous invocation's request (the whole JSON
+	// event) may hold; Lambda refuses a larger one before the function runs.
+	LambdaRequestBytes = 6291456
+	// LambdaResponseBytes is the most a function's response may hold (100 bytes more
+	// than a request, as Lambda's own error message says).
+	LambdaResponseBytes = 6291556
+	// EventEnvelopeBytes is the room kept for the HTTP API payload 2.0 event around the
+	// body. API Gateway allows 10,240 bytes of request line and headers together; the
+	// event holds the path and query twice (raw and parsed) and the headers once, each
+	// possibly JSON-escaped, plus the request context (IAM caller included): under 64 KiB.
+	EventEnvelopeBytes = 64 << 10
 )
 
 // Problem is one invalid variable. Reason never contains a secret's value.

@@ -34,7 +34,7 @@ func TestDefaults(t *testing.T) {
 		MappingPath:        "/api/account/{accountId}/checks/serviceUrlMappings",
 		OAuth2Version:      "2.0",
 		ServiceName:        "WEBHOOKS",
-		MaxBodyBytes:       6291456,
+		MaxBodyBytes:       4669440,
 		ForwardConcurrency: 10,
 		MetricsNamespace:   "lpmtls",
 		LogLevel:           slog.LevelInfo,

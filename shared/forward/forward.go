@@ -54,10 +54,16 @@ type Input struct {
 	BodyLength int64
 }
 
+// allowedMethods are the methods LivePerson documents for the mTLS gateway. PATCH, HEAD
+// and OPTIONS are not documented: the gateway may refuse them with an answer of its own
+// that lpmtls could not tell from the target's (a HEAD answer has no body to tell by),
+// so they are refused here, where the refusal can say it is lpmtls's.
 var allowedMethods = map[string]bool{
-	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
-	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+	http.MethodGet: true, http.MethodPost: true, http.MethodPut: true, http.MethodDelete: true,
 }
+
+// AllowedMethods lists allowedMethods for the Allow header and messages.
+const AllowedMethods = "GET, POST, PUT, DELETE"
 
 // droppedHeaders describe the hop to lpmtls (API Gateway, SigV4, proxies), not the call
 // to the target: the Authorization here is the caller's SigV4, and a caller who needs an
@@ -76,8 +82,10 @@ func (p Policy) Validate(in Input) (*lp.ForwardRequest, error) {
 		method = http.MethodPost
 	}
 	if !allowedMethods[method] {
-		return nil, apierr.Input(http.StatusMethodNotAllowed, apierr.CodeMethodNotAllowed,
-			"method %q cannot be forwarded; use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS", method)
+		e := apierr.Input(http.StatusMethodNotAllowed, apierr.CodeMethodNotAllowed,
+			"method %q cannot be forwarded: LivePerson's mTLS gateway documents %s only", method, AllowedMethods)
+		e.Allow = AllowedMethods
+		return nil, e
 	}
 	if strings.TrimSpace(in.URL) == "" {
 		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeMissingForwardURL,

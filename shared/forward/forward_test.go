@@ -40,6 +40,10 @@ func TestValidate(t *testing.T) {
 		{"not allowed sibling path", Input{Method: "POST", URL: "https://hooks.example/internal"}, 403, apierr.CodeURLNotAllowed, false, ""},
 		{"too large", Input{Method: "POST", URL: "https://api.brand.example/", Body: []byte("01234567890")}, 413, apierr.CodeBodyTooLarge, false, ""},
 		{"trace", Input{Method: "TRACE", URL: "https://api.brand.example/"}, 405, apierr.CodeMethodNotAllowed, false, ""},
+		{"head undocumented", Input{Method: "HEAD", URL: "https://api.brand.example/"}, 405, apierr.CodeMethodNotAllowed, false, ""},
+		{"options undocumented", Input{Method: "OPTIONS", URL: "https://api.brand.example/"}, 405, apierr.CodeMethodNotAllowed, false, ""},
+		{"patch undocumented", Input{Method: "PATCH", URL: "https://api.brand.example/"}, 405, apierr.CodeMethodNotAllowed, false, ""},
+		{"delete", Input{Method: "delete", URL: "https://api.brand.example/"}, 0, "", true, "WEBHOOKS"},
 		{"bad service", Input{Method: "POST", URL: "https://api.brand.example/", ServiceName: "a b"}, 400, apierr.CodeInvalidHeader, false, ""},
 		{"override newline", Input{Method: "POST", URL: "https://api.brand.example/", AuthorizationOverride: "a\r\nX: y"}, 400, apierr.CodeInvalidHeader, false, ""},
 		{"header of 1 MiB", Input{Method: "POST", URL: "https://api.brand.example/", Header: http.Header{"X-Big": {strings.Repeat("a", 1<<20)}}}, 431, apierr.CodeHeadersTooLarge, false, ""},
@@ -66,6 +70,9 @@ func TestValidate(t *testing.T) {
 			var ae *apierr.Error
 			if !errors.As(err, &ae) || ae.Status != c.status || ae.Code != c.code || ae.Source != apierr.SourceLPMTLS {
 				t.Fatalf("got %#v, want %d %s", err, c.status, c.code)
+			}
+			if allow := ae.HTTPResponse().Headers["Allow"]; (c.status == 405) != (allow == AllowedMethods) {
+				t.Fatalf("Allow %q on a %d", allow, c.status)
 			}
 		})
 	}

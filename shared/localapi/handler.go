@@ -27,8 +27,13 @@ import (
 const (
 	// DefaultTimeout is the invocation deadline, API Gateway's integration limit.
 	DefaultTimeout = 30 * time.Second
-	// DefaultMaxBodyBytes is Lambda's synchronous payload limit (6 MB).
-	DefaultMaxBodyBytes = config.DefaultMaxBodyBytes
+	// DefaultMaxBodyBytes is API Gateway's HTTP API payload limit (10 MB): a larger body
+	// is refused with 413 before any function is asked.
+	DefaultMaxBodyBytes = 10 << 20
+	// DefaultMaxEventBytes is Lambda's synchronous request limit. An event over it is
+	// refused by Lambda before the function runs, and API Gateway answers the caller 500
+	// {"message":"Internal Server Error"}, as for any invocation Lambda rejects.
+	DefaultMaxEventBytes = config.LambdaRequestBytes
 )
 
 // Invoker is a Lambda function's handler; lambdaevent.Router satisfies it.
@@ -45,10 +50,11 @@ type Route struct {
 
 // Options configure a Handler.
 type Options struct {
-	Routes       []Route
-	Timeout      time.Duration // default DefaultTimeout
-	MaxBodyBytes int64         // default DefaultMaxBodyBytes
-	Logger       *slog.Logger  // default slog.Default()
+	Routes        []Route
+	Timeout       time.Duration // default DefaultTimeout
+	MaxBodyBytes  int64         // default DefaultMaxBodyBytes
+	MaxEventBytes int64         // default DefaultMaxEventBytes
+	Logger        *slog.Logger  // default slog.Default()
 	// NewMeta defaults to the package's NewMeta; tests fix it.
 	NewMeta func() Meta
 }
@@ -60,21 +66,25 @@ type route struct {
 
 // Handler is the local API Gateway.
 type Handler struct {
-	routes  []route
-	timeout time.Duration
-	maxBody int64
-	logger  *slog.Logger
-	newMeta func() Meta
+	routes   []route
+	timeout  time.Duration
+	maxBody  int64
+	maxEvent int64
+	logger   *slog.Logger
+	newMeta  func() Meta
 }
 
 // NewHandler checks the route keys and returns the handler.
 func NewHandler(o Options) (*Handler, error) {
-	h := &Handler{timeout: o.Timeout, maxBody: o.MaxBodyBytes, logger: o.Logger, newMeta: o.NewMeta}
+	h := &Handler{timeout: o.Timeout, maxBody: o.MaxBodyBytes, maxEvent: o.MaxEventBytes, logger: o.Logger, newMeta: o.NewMeta}
 	if h.timeout <= 0 {
 		h.timeout = DefaultTimeout
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.maxEvent <= 0 {
+		h.maxEvent = DefaultMaxEventBytes
 	}
 	if h.logger == nil {
 		h.logger = slog.Default()
@@ -151,9 +161,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, meta Meta) *rout
 		return rt
 	}
 
-	payload, err := json.Marshal(NewEvent(r, body, rt.Key, meta))
+	ev := NewEvent(r, body, rt.Key, meta)
+	payload, err := json.Marshal(ev)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, apierr.CodeInternal, "building the event failed")
+		return rt
+	}
+	if int64(len(payload)) > h.maxEvent {
+		// AWS's status, with the reason API Gateway would only write to its access log.
+		writeError(w, http.StatusInternalServerError, apierr.CodeBodyTooLarge,
+			fmt.Sprintf("the Lambda event would be %d bytes (a %d-byte body, base64-encoded: %v); Lambda accepts at most %d, and API Gateway answers 500 when Lambda refuses an invocation",
+				len(payload), len(body), ev.IsBase64Encoded, h.maxEvent))
 		return rt
 	}
 	// A Lambda invocation is not cancelled when the caller hangs up; it only has a deadline.

@@ -521,6 +521,8 @@ func TestForwardRequestErrors(t *testing.T) {
 		{"no forward url", "GET", acct, http.Header{"Authorization": {"Bearer " + bearer}}, 400},
 		{"relative forward url", "GET", acct, fwdHeader(bearer, "/x", ""), 400},
 		{"method", "OPTIONS", acct, fwdHeader(bearer, s.TargetURL("/"), ""), 405},
+		{"undocumented patch", "PATCH", acct, fwdHeader(bearer, s.TargetURL("/"), ""), 405},
+		{"undocumented head", "HEAD", acct, fwdHeader(bearer, s.TargetURL("/"), ""), 405},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := do(t, c, tc.method, gw+tc.account, tc.h, nil)

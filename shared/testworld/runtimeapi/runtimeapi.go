@@ -20,6 +20,26 @@ import (
 
 const prefix = "/2018-06-01/runtime/"
 
+// Lambda's limits on a synchronous invocation, so tests meet what AWS would do: a larger
+// event is refused before the function runs (ErrRequestTooLarge, Lambda's
+// RequestEntityTooLargeException), and a larger response is refused to the runtime with
+// a 413 and reaches the invoker as a Function.ResponseSizeTooLarge error (which API
+// Gateway turns into its bare 502).
+// The values are config's LambdaRequestBytes and LambdaResponseBytes (a test holds them
+// equal): this package cannot import config, which tests of config's own imports reach
+// through testenv.
+const (
+	MaxRequestBytes  = 6291456
+	MaxResponseBytes = 6291556
+)
+
+// ErrRequestTooLarge is Invoke's answer to an event Lambda would not accept.
+var ErrRequestTooLarge = errors.New("runtimeapi: RequestEntityTooLargeException: Request must be smaller than " +
+	strconv.Itoa(MaxRequestBytes) + " bytes for the InvokeFunction operation")
+
+// ResponseSizeTooLarge is the error type an invoker sees for an oversized response.
+const ResponseSizeTooLarge = "Function.ResponseSizeTooLarge"
+
 // Result is what the function answered for one invocation.
 type Result struct {
 	RequestID string
@@ -99,6 +119,9 @@ func (s *Server) ReadyAt() time.Time { return time.Unix(0, s.readyAt.Load()) }
 // Invoke hands payload to the function and waits for its answer. timeout becomes the
 // invocation deadline the function sees (Lambda-Runtime-Deadline-Ms).
 func (s *Server) Invoke(ctx context.Context, payload []byte, timeout time.Duration) (Result, error) {
+	if len(payload) > MaxRequestBytes {
+		return Result{}, ErrRequestTooLarge
+	}
 	inv := &invocation{
 		id:       fmt.Sprintf("req-%08d", s.seq.Add(1)),
 		payload:  payload,
@@ -227,6 +250,17 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, id, kind string)
 		return
 	}
 	res := Result{RequestID: id}
+	if kind == "response" && len(body) > MaxResponseBytes {
+		limit := strconv.Itoa(MaxResponseBytes)
+		inv.done <- Result{RequestID: id, Error: &ErrorPayload{
+			ErrorType:    ResponseSizeTooLarge,
+			ErrorMessage: "Response payload size exceeded maximum allowed payload size (" + limit + " bytes).",
+		}}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		_, _ = io.WriteString(w, `{"errorMessage":"Exceeded maximum allowed payload size (`+limit+` bytes).","errorType":"RequestEntityTooLarge"}`)
+		return
+	}
 	if kind == "response" {
 		res.Payload = body
 	} else {
