@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lpmtls/lpmtls/shared/certificates"
+	"github.com/lpmtls/lpmtls/shared/health"
+	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/testworld/emfdoc"
 	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
 	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
@@ -248,5 +253,119 @@ func (w *cliWorld) scan(logs string) {
 				break
 			}
 		}
+	}
+}
+
+// TestCLIApplyRecordsExpiryForTheWatch: LivePerson lists the certificate with
+// expirationDate null, as its documentation shows. apply, with the functions'
+// LP_CACHE_PARAMETER_PREFIX, records the p12's expiry and fingerprint in SSM (a String,
+// no key material); the built mapping bootstrap's scheduled run then reports the
+// certificate's CertificateDaysToExpiry from that record, and counts the certificate
+// lpmtls never applied in CertificatesExpiryUnknown. certs list shows the record too.
+func TestCLIApplyRecordsExpiryForTheWatch(t *testing.T) {
+	w := newCLIWorld(t)
+	w.env.Sim.SetExpiryFormat(lpsim.ExpiryNull)
+	target := w.env.Sim.TargetURL("/hooks/brand?x=1")
+	notAfter := time.Now().Add(20 * 24 * time.Hour).Truncate(time.Second)
+	w.writeP12("hooks", "brand-hooks-2026", notAfter)
+	w.writeConfig(strings.Replace(cliConfig, "TARGET", target, 1))
+	out := w.mustApply("Applied 2 change(s)")
+	if !strings.Contains(out, "Recorded the expiry of 1 certificate(s)") {
+		t.Fatalf("apply does not say it recorded the expiry:\n%s", out)
+	}
+
+	acct := w.env.Sim.AccountID()
+	name := testenv.Prefix + "/" + acct + "/certificates/brand-hooks"
+	raw, typ, ok := w.env.AWS.Parameter(name)
+	if !ok || typ != "String" {
+		t.Fatalf("no String parameter %s (type %q)", name, typ)
+	}
+	var rec certificates.Record
+	if err := json.Unmarshal([]byte(raw), &rec); err != nil || !rec.NotAfter.Equal(notAfter) || len(rec.Fingerprint) != 64 {
+		t.Fatalf("record %s: %v", raw, err)
+	}
+	var id string
+	for _, c := range w.env.Sim.Certificates() {
+		if c.Name == "brand-hooks" {
+			id = c.ID
+		}
+	}
+	if string(rec.ID) != id {
+		t.Fatalf("record id %s, certificate id %s", rec.ID, id)
+	}
+	w.env.AWS.ResetCalls()
+	w.mustApply("No changes")
+	if n := w.env.AWS.Calls()["AmazonSSM.PutParameter"]; n != 0 {
+		t.Errorf("a second apply rewrote the record (%d puts)", n)
+	}
+
+	code, list, _ := w.lpmtls("", "certs", "list", "-o", "json")
+	if code != 0 || !strings.Contains(list, `"expirySource": "ssm-record"`) {
+		t.Fatalf("certs list: %d %s", code, list)
+	}
+
+	m := w.env.Start(t, "mapping", "HEALTHCHECK_TARGETS="+mustJSON(t, []lp.Mapping{{ServiceName: "WEBHOOKS", URL: target}}))
+	res := m.InvokeResult(t, map[string]any{})
+	logs := m.FinalLogs()
+	if res.Error != nil {
+		t.Fatalf("scheduled run: %v\n%s", res.Error, logs)
+	}
+	days, unknown := -1.0, -1.0
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, `"_aws"`) {
+			continue
+		}
+		d, err := emfdoc.Parse([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Root[health.DimensionCertificate] == "brand-hooks" {
+			days = d.Sum(health.MetricDaysToExpiry)
+		}
+		if v, ok := d.Root[health.MetricExpiryUnknown].(float64); ok {
+			unknown = v
+		}
+	}
+	want := time.Until(notAfter).Hours() / 24
+	if math.Abs(days-want) > 0.05 {
+		t.Fatalf("%s of brand-hooks = %v, want about %.2f\n%s", health.MetricDaysToExpiry, days, want, logs)
+	}
+	// The simulator's own mapped certificate was never applied by lpmtls.
+	if unknown != 1 {
+		t.Fatalf("%s = %v, want 1\n%s", health.MetricExpiryUnknown, unknown, logs)
+	}
+	w.scan(logs)
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestCLIVersion: the built CLI names the module version and the VCS revision the Go
+// toolchain stamped into it (go version -m reads the same build information; a build
+// with -buildvcs=false or outside a checkout has no revision, and says so).
+func TestCLIVersion(t *testing.T) {
+	w := newCLIWorld(t)
+	code, out, errOut := w.lpmtls("", "--version")
+	if code != 0 || errOut != "" || !strings.HasPrefix(out, "lpmtls ") {
+		t.Fatalf("exit %d %q %q", code, out, errOut)
+	}
+	meta, err := exec.Command("go", "version", "-m", w.bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "revision unknown"
+	for _, line := range strings.Split(string(meta), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "build" && strings.HasPrefix(f[1], "vcs.revision=") {
+			want = "revision " + strings.TrimPrefix(f[1], "vcs.revision=")
+		}
+	}
+	if !strings.Contains(out, want) {
+		t.Fatalf("%q does not say %q; go version -m:\n%s", out, want, meta)
 	}
 }

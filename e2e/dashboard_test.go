@@ -10,19 +10,30 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/metrics"
 	"github.com/lpmtls/lpmtls/shared/testworld/emfdoc"
 	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
 	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
-const forwardName = "lpmtls-test-forward"
+// The function names of one stack, as Lambda would give them (the stack name is part
+// of each, so another stack's differ).
+const (
+	forwardName = "lpmtls-test-forward"
+	mappingName = "lpmtls-test-mapping"
+)
 
 // emittedSeries runs the built functions through every forward outcome and token source
 // and a health check, and returns every series their EMF lines publish: what the
 // dashboard and the alarms may plot comes from the functions' own output.
 func emittedSeries(t *testing.T) map[string]emfdoc.Series {
 	t.Helper()
-	env := testenv.New(t)
+	return stackSeries(t, testenv.New(t), forwardName, mappingName)
+}
+
+// stackSeries is emittedSeries for one stack's two function names, against env.
+func stackSeries(t *testing.T, env *testenv.Env, forwardName, mappingName string) map[string]emfdoc.Series {
+	t.Helper()
 	out := map[string]emfdoc.Series{}
 	collect := func(logs string) {
 		for _, line := range strings.Split(logs, "\n") {
@@ -58,7 +69,7 @@ func emittedSeries(t *testing.T) map[string]emfdoc.Series {
 	g.InvokeHTTP(t, forwardEvent(t, env.MappedURL))
 	collect(g.FinalLogs())
 
-	m := env.Start(t, "mapping")
+	m := env.Start(t, "mapping", "AWS_LAMBDA_FUNCTION_NAME="+mappingName)
 	m.Invoke(t, map[string]any{"targets": []lp.Mapping{
 		{ServiceName: testenv.ServiceName, URL: env.MappedURL},
 		{ServiceName: testenv.ServiceName, URL: env.Sim.TargetURL("/not-mapped")},
@@ -106,6 +117,8 @@ func TestDashboardPlotsWhatFunctionsEmit(t *testing.T) {
 			return namespace
 		case name == "ForwardFunction":
 			return forwardName
+		case name == "MappingFunction":
+			return mappingName
 		case name == "AWS::Region":
 			return "us-east-1"
 		case attr == "QueueName" || attr == "Arn":
@@ -199,6 +212,8 @@ func TestDashboardPlotsWhatFunctionsEmit(t *testing.T) {
 				switch ref(dm["Value"]) {
 				case "ForwardFunction":
 					v = forwardName
+				case "MappingFunction":
+					v = mappingName
 				case "":
 				default:
 					v = "@" + ref(dm["Value"])
@@ -232,6 +247,10 @@ func checkSeries(t *testing.T, where string, s emfdoc.Series, resources map[stri
 	}
 	if _, ok := emitted[s.Key()]; !ok {
 		t.Errorf("%s: %s is not a series the functions emit", where, s.Key())
+	}
+	// The function's name is what keeps two stacks in one account and region apart.
+	if fn := s.Dimensions[metrics.DimensionFunction]; fn != forwardName && fn != mappingName {
+		t.Errorf("%s: %s selects no FunctionName of this stack", where, s.Key())
 	}
 }
 
@@ -278,5 +297,35 @@ func checkSearch(t *testing.T, where string, expr any, emitted map[string]emfdoc
 	if !found {
 		t.Errorf("%s: %s matches no series the functions emit", where, s)
 	}
+	if fn := terms[metrics.DimensionFunction]; fn != forwardName && fn != mappingName {
+		t.Errorf("%s: %s selects no FunctionName of this stack", where, s)
+	}
 	plotted[name] = true
+}
+
+// TestTwoStacksNeverMix: two stacks in one account and region, running at once against
+// the same LivePerson account, publish disjoint series, and every series of either
+// names its own function: alarms and dashboards of one never see the other's data.
+func TestTwoStacksNeverMix(t *testing.T) {
+	env := testenv.New(t)
+	stacks := []struct{ forward, mapping string }{
+		{"lpmtls-prod-ForwardFunction-AbC123", "lpmtls-prod-MappingFunction-DeF456"},
+		{"lpmtls-staging-ForwardFunction-GhI789", "lpmtls-staging-MappingFunction-JkL012"},
+	}
+	seen := map[string]int{} // series key → stack index
+	for i, st := range stacks {
+		series := stackSeries(t, env, st.forward, st.mapping)
+		if len(series) == 0 {
+			t.Fatalf("stack %d wrote no series", i)
+		}
+		for k, s := range series {
+			if fn := s.Dimensions[metrics.DimensionFunction]; fn != st.forward && fn != st.mapping {
+				t.Errorf("stack %d: series %s does not name its function", i, k)
+			}
+			if j, dup := seen[k]; dup && j != i {
+				t.Errorf("series %s written by stacks %d and %d", k, j, i)
+			}
+			seen[k] = i
+		}
+	}
 }

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -11,6 +13,10 @@ import (
 func TestTemplateLeastPrivilege(t *testing.T) {
 	tpl := loadTemplate(t)
 	cache := "TokenCache:" + ssmCache
+	cleanup := []string{
+		"ListCache ssm:GetParametersByPath " + ssmCachePath,
+		"CleanCache ssm:DeleteParameters " + ssmCache,
+	}
 	want := map[string][]string{
 		"ForwardFunction": {
 			"WriteLogs logs:CreateLogStream,logs:PutLogEvents ForwardLogs",
@@ -26,7 +32,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			"WriteLogs logs:CreateLogStream,logs:PutLogEvents MappingLogs",
 			"FailedHealthChecks sqs:SendMessage HealthCheckDLQ",
 			"ReadLivePersonSecret secretsmanager:GetSecretValue LivePersonSecretArn",
-			cache,
+			cache, cleanup[0], cleanup[1],
 			"CacheKey kms:Decrypt,kms:Encrypt,kms:GenerateDataKey CacheKmsKeyArn",
 			"DecryptSecret kms:Decrypt SecretKmsKeyArn",
 		},
@@ -54,6 +60,8 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			res := ref(s["Resource"])
 			if sub, ok := fnArg(s["Resource"], "Fn::Sub").(string); ok {
 				res = sub
+			} else if sub, ok := stackPrefixed(t, s["Resource"]); ok {
+				res = sub
 			}
 			if res == "" {
 				t.Fatalf("%s: resource %v is not one of the stack's or a parameter", fn, s["Resource"])
@@ -78,4 +86,84 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 	}
 }
 
-const ssmCache = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${CacheParameterPrefix}/*"
+// The cache's parameters and, for GetParametersByPath, its path; ${Prefix} is the
+// cache prefix as stackPrefixed checks it.
+const (
+	ssmCachePath = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${Prefix}"
+	ssmCache     = ssmCachePath + "/*"
+)
+
+// cachePrefix is the one expression of the cache prefix: the parameter when set, else
+// /lpmtls/<stack name>, so two stacks never share a cache.
+const cachePrefix = `{"Fn::If":["HasCachePrefix",{"Ref":"CacheParameterPrefix"},{"Fn::Sub":"/lpmtls/${AWS::StackName}"}]}`
+
+// stackPrefixed reads !Sub [text, {Prefix: <cachePrefix>}] and returns text; ok is false
+// for any other value, and a Prefix other than cachePrefix fails the test.
+func stackPrefixed(t *testing.T, v any) (string, bool) {
+	t.Helper()
+	args, _ := fnArg(v, "Fn::Sub").([]any)
+	if len(args) != 2 {
+		return "", false
+	}
+	text, _ := args[0].(string)
+	vars, _ := args[1].(map[string]any)
+	got, _ := json.Marshal(vars["Prefix"])
+	if len(vars) != 1 || string(got) != cachePrefix {
+		t.Fatalf("Sub %q: variables %v, want only Prefix = %s", text, vars, cachePrefix)
+	}
+	return text, true
+}
+
+// TestTemplateCachePrefixPerStack: by default the cache prefix is derived from the
+// stack's name, in the functions' environment and in every grant alike; an explicit
+// one still matches the parameter's pattern.
+func TestTemplateCachePrefixPerStack(t *testing.T) {
+	tpl := loadTemplate(t)
+	p := get(t, tpl, "Parameters", "CacheParameterPrefix")
+	if get(t, p, "Default") != "" {
+		t.Fatalf("CacheParameterPrefix default %v, want empty (derived from the stack name)", get(t, p, "Default"))
+	}
+	re := regexp.MustCompile(get(t, p, "AllowedPattern").(string))
+	for in, want := range map[string]bool{"": true, "/lpmtls/prod": true, "/brand/lpmtls-staging.v2": true,
+		"lpmtls/prod": false, "/lpmtls/": false, "/lpmtls//x": false, "/lpmtls/a b": false} {
+		if re.MatchString(in) != want {
+			t.Errorf("CacheParameterPrefix %q: accepted %v, want %v", in, !want, want)
+		}
+	}
+	cond, _ := json.Marshal(get(t, tpl, "Conditions", "HasCachePrefix"))
+	if string(cond) != `{"Fn::Not":[{"Fn::Equals":[{"Ref":"CacheParameterPrefix"},""]}]}` {
+		t.Fatalf("HasCachePrefix %s", cond)
+	}
+	env, _ := json.Marshal(get(t, tpl, "Globals", "Function", "Environment", "Variables", "LP_CACHE_PARAMETER_PREFIX"))
+	if string(env) != cachePrefix {
+		t.Fatalf("LP_CACHE_PARAMETER_PREFIX %s, want %s", env, cachePrefix)
+	}
+	raw, _ := json.Marshal(tpl)
+	if strings.Contains(string(raw), "${CacheParameterPrefix}") {
+		t.Fatal("a resource names ${CacheParameterPrefix} directly; an empty parameter would grant parameter/*")
+	}
+}
+
+// TestTemplateCacheCleanup: the stack's delete runs the mapping function's cleanup
+// before anything that could still write the cache is gone.
+func TestTemplateCacheCleanup(t *testing.T) {
+	tpl := loadTemplate(t)
+	r := get(t, tpl, "Resources", "CacheCleanup")
+	if get(t, r, "Type") != "Custom::CacheCleanup" {
+		t.Fatalf("CacheCleanup type %v", get(t, r, "Type"))
+	}
+	tok, _ := fnArg(get(t, r, "Properties", "ServiceToken"), "Fn::GetAtt").([]any)
+	if len(tok) != 2 || tok[0] != "MappingFunction" || tok[1] != "Arn" {
+		t.Fatalf("ServiceToken %v, want the mapping function's ARN", get(t, r, "Properties", "ServiceToken"))
+	}
+	// Above the largest FunctionTimeout: the function answers first, this only bounds a
+	// function that cannot run at all (CloudFormation's default is an hour).
+	if get(t, r, "Properties", "ServiceTimeout") != "960" {
+		t.Fatalf("ServiceTimeout %v", get(t, r, "Properties", "ServiceTimeout"))
+	}
+	for _, id := range []string{"ForwardFunction", "HealthCheckSchedule", "MappingIntegration"} {
+		if get(t, tpl, "Resources", id, "DependsOn") != "CacheCleanup" {
+			t.Errorf("%s does not depend on CacheCleanup: it could write the cache after the cleanup", id)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -124,8 +126,8 @@ func TestTemplateFunctions(t *testing.T) {
 			case []any:
 				if a[0] == "ssm:GetParameter" {
 					sawSSM = true
-					sub := m["Resource"].(map[string]any)["Fn::Sub"].(string)
-					if !strings.HasSuffix(sub, ":parameter${CacheParameterPrefix}/*") {
+					sub, _ := stackPrefixed(t, m["Resource"])
+					if !strings.HasSuffix(sub, ":parameter${Prefix}/*") {
 						t.Fatalf("%s: SSM resource %q", id, sub)
 					}
 				}
@@ -387,8 +389,8 @@ func TestTemplateHealthCheck(t *testing.T) {
 
 // TestTemplateExpiryWatch: the warning window reaches the mapping function as the
 // variable shared/config validates, with the same bounds, and both certificate alarms
-// watch the dimension-less metric the function writes, keep their state through a run
-// without data, and notify the health topic both ways.
+// watch the metric the function writes under its own name, keep their state through a
+// run without data, and notify the health topic both ways.
 func TestTemplateExpiryWatch(t *testing.T) {
 	tpl := loadTemplate(t)
 	p := get(t, tpl, "Parameters", "CertExpiryWarningDays")
@@ -401,16 +403,19 @@ func TestTemplateExpiryWatch(t *testing.T) {
 		t.Fatalf("CERT_EXPIRY_WARNING_DAYS %v", get(t, env, "CERT_EXPIRY_WARNING_DAYS"))
 	}
 	for alarm, metric := range map[string]string{
-		"CertificatesExpiringSoonAlarm": health.MetricExpiringSoon,
-		"CertificatesUnavailableAlarm":  health.MetricUnavailable,
+		"CertificatesExpiringSoonAlarm":  health.MetricExpiringSoon,
+		"CertificatesUnavailableAlarm":   health.MetricUnavailable,
+		"CertificatesExpiryUnknownAlarm": health.MetricExpiryUnknown,
 	} {
 		r := get(t, tpl, "Resources", alarm)
 		if get(t, r, "Type") != "AWS::CloudWatch::Alarm" {
 			t.Fatalf("%s type %v", alarm, get(t, r, "Type"))
 		}
 		a := get(t, r, "Properties").(map[string]any)
-		if a["MetricName"] != metric || ref(a["Namespace"]) != "MetricsNamespace" || a["Dimensions"] != nil {
-			t.Fatalf("%s watches %v %v %v; want the dimension-less %s", alarm, a["Namespace"], a["MetricName"], a["Dimensions"], metric)
+		dims, _ := json.Marshal(a["Dimensions"])
+		if a["MetricName"] != metric || ref(a["Namespace"]) != "MetricsNamespace" ||
+			string(dims) != `[{"Name":"FunctionName","Value":{"Ref":"MappingFunction"}}]` {
+			t.Fatalf("%s watches %v %v %s; want %s under FunctionName alone", alarm, a["Namespace"], a["MetricName"], dims, metric)
 		}
 		if a["Statistic"] != "Maximum" || a["Threshold"] != "0" || a["ComparisonOperator"] != "GreaterThanThreshold" ||
 			ref(a["Period"]) != "HealthCheckAlarmPeriod" || a["EvaluationPeriods"] != "1" {
@@ -425,6 +430,13 @@ func TestTemplateExpiryWatch(t *testing.T) {
 				t.Fatalf("%s %s %v", alarm, k, a[k])
 			}
 		}
+	}
+	p = get(t, tpl, "Parameters", "CertExpiryUnknownAlarm")
+	if get(t, p, "Default") != "ENABLED" {
+		t.Fatalf("CertExpiryUnknownAlarm %v", p)
+	}
+	if c := get(t, tpl, "Resources", "CertificatesExpiryUnknownAlarm", "Properties", "ActionsEnabled"); !strings.Contains(fmt.Sprint(c), "CertExpiryUnknownAlarmEnabled") {
+		t.Fatalf("the unknown-expiry alarm's actions do not follow CertExpiryUnknownAlarm: %v", c)
 	}
 	desc, _ := fnArg(get(t, tpl, "Resources", "CertificatesExpiringSoonAlarm", "Properties", "AlarmDescription"), "Fn::Sub").(string)
 	if !strings.Contains(desc, "${CertExpiryWarningDays}") {

@@ -1,14 +1,18 @@
 // Command mapping is the Lambda function behind POST /mapping: it asks LivePerson
 // whether certificates are configured for serviceName/url pairs. Invoked by an
 // EventBridge Scheduler schedule, it runs the mapping health check and the certificate
-// expiry watch instead.
+// expiry watch instead; invoked by CloudFormation, it serves the stack's
+// Custom::CacheCleanup resource.
 package main
 
 import (
+	"cmp"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/lpmtls/lpmtls/shared/cachecleanup"
 	"github.com/lpmtls/lpmtls/shared/certificates"
 	"github.com/lpmtls/lpmtls/shared/health"
 	"github.com/lpmtls/lpmtls/shared/lambdaevent"
@@ -21,17 +25,28 @@ func main() {
 	cfg := deps.Config
 	svc := &mapping.Service{Checker: deps.LP, Sessions: deps.Sessions, Logger: deps.Logger}
 	checker := &health.Checker{
-		Mapping:     svc,
-		Targets:     cfg.HealthcheckMappings,
-		WarningDays: cfg.CertExpiryWarningDays,
-		AccountID:   deps.AccountID,
-		Namespace:   cfg.MetricsNamespace,
-		Out:         os.Stdout,
-		Logger:      deps.Logger,
-		LogLevel:    cfg.LogLevel,
+		Mapping:      svc,
+		Listed:       &mapping.Objects{LP: deps.LP, Sessions: deps.Sessions},
+		Targets:      cfg.HealthcheckMappings,
+		WarningDays:  cfg.CertExpiryWarningDays,
+		AccountID:    deps.AccountID,
+		Namespace:    cfg.MetricsNamespace,
+		FunctionName: cmp.Or(lambdacontext.FunctionName, "mapping"),
+		Out:          os.Stdout,
+		Logger:       deps.Logger,
+		LogLevel:     cfg.LogLevel,
 	}
 	if cfg.CertExpiryWarningDays > 0 { // 0 turns the expiry watch off
-		checker.Certificates = &certificates.Service{Lister: deps.LP, Sessions: deps.Sessions}
+		certs := &certificates.Service{Lister: deps.LP, Sessions: deps.Sessions}
+		if deps.Params != nil { // where lpmtls apply records the expiries LivePerson does not report
+			certs.Records = &certificates.Records{Store: deps.Params, Prefix: cfg.CachePrefix}
+		}
+		checker.Certificates = certs
 	}
-	lambda.Start(lambdaevent.Router{Name: "mapping", HTTP: svc.HandleHTTP, Schedule: checker.Handle})
+	cleanup := &cachecleanup.Handler{Prefix: cfg.CachePrefix, Logger: deps.Logger}
+	if deps.Params != nil { // a nil *Store in the interface would not read as "none"
+		cleanup.Params = deps.Params
+	}
+	lambda.Start(lambdaevent.Router{Name: "mapping", HTTP: svc.HandleHTTP, Schedule: checker.Handle,
+		CustomResource: cleanup.Handle})
 }

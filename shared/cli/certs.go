@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lpmtls/lpmtls/shared/certificates"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/mtlsconf"
 	"github.com/lpmtls/lpmtls/shared/obs"
@@ -49,10 +50,21 @@ type certView struct {
 	Available      bool    `json:"available"`
 	ExpirationDate *string `json:"expirationDate"`
 	DaysLeft       *int    `json:"daysLeft"`
-	// ExpirySource is "liveperson", "p12" (recorded by apply from the p12 uploaded) or
-	// absent when the expiry is unknown.
+	// ExpirySource is where the expiry comes from, absent when it is unknown.
 	ExpirySource string `json:"expirySource,omitempty"`
 }
+
+// Where certs list found an expiry, in the order it looks.
+const (
+	sourceLivePerson = "liveperson"
+	// sourceRecord is the SSM record apply wrote, the one the scheduled watch reads.
+	sourceRecord = "ssm-record"
+	// sourceState is the local state file of apply, for a machine without the prefix.
+	sourceState = "state-file"
+)
+
+// sourceMarks flag, in the table, an expiry LivePerson did not report.
+var sourceMarks = map[string]string{sourceRecord: "*", sourceState: "+"}
 
 func daysLeft(exp, now time.Time) int {
 	d := exp.Sub(now)
@@ -63,11 +75,17 @@ func daysLeft(exp, now time.Time) int {
 	return n
 }
 
-func viewOf(c lp.Certificate, rec *mtlsconf.StateRecord, now time.Time) certView {
+// viewOf takes LivePerson's expiry, else the SSM record's, else the state file's; a
+// record or state entry of another id (the name made again) does not count.
+func viewOf(c lp.Certificate, rec *certificates.Record, st *mtlsconf.StateRecord, now time.Time) certView {
 	v := certView{ID: string(c.ID), Name: c.Name, DisplayName: c.DisplayName, Status: c.Status, Available: c.Available()}
-	exp, src := c.ExpiresAt, "liveperson"
-	if exp.IsZero() && rec != nil && rec.ID == string(c.ID) && !rec.NotAfter.IsZero() {
-		exp, src = rec.NotAfter, "p12"
+	exp, src := c.ExpiresAt, sourceLivePerson
+	switch {
+	case !exp.IsZero():
+	case rec != nil && rec.Matches(c):
+		exp, src = rec.NotAfter, sourceRecord
+	case st != nil && st.ID == string(c.ID) && !st.NotAfter.IsZero():
+		exp, src = st.NotAfter, sourceState
 	}
 	if !exp.IsZero() {
 		s := exp.UTC().Format(time.RFC3339)
@@ -98,10 +116,16 @@ func (r *runner) certsList(ctx context.Context, format, statePath string) error 
 	}
 	now := r.env.Now()
 	views := make([]certView, 0, len(certs))
-	marked := false
+	used := map[string]bool{}
 	for _, c := range certs {
-		v := viewOf(c, state.Lookup(acct, c.Name), now)
-		marked = marked || v.ExpirySource == "p12"
+		var rec *certificates.Record
+		if c.ExpiresAt.IsZero() && r.records != nil {
+			if rec, err = r.records.Get(ctx, acct, c.Name); err != nil {
+				fmt.Fprintf(r.env.Stderr, "warning: the expiry record of certificate %s could not be read from SSM: %v\n", c.Name, err)
+			}
+		}
+		v := viewOf(c, rec, state.Lookup(acct, c.Name), now)
+		used[v.ExpirySource] = true
 		views = append(views, v)
 	}
 	if format == "json" {
@@ -119,18 +143,18 @@ func (r *runner) certsList(ctx context.Context, format, statePath string) error 
 	for _, v := range views {
 		exp, left := "unknown", "unknown"
 		if v.ExpirationDate != nil {
-			exp, left = (*v.ExpirationDate)[:10], fmt.Sprint(*v.DaysLeft)
-			if v.ExpirySource == "p12" {
-				exp += "*"
-			}
+			exp, left = (*v.ExpirationDate)[:10]+sourceMarks[v.ExpirySource], fmt.Sprint(*v.DaysLeft)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, v.ID, v.Status, exp, left)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if marked {
-		fmt.Fprintln(r.env.Stdout, "* LivePerson reports no expiry: read from the p12 last applied (state file)")
+	if used[sourceRecord] {
+		fmt.Fprintf(r.env.Stdout, "* LivePerson reports no expiry: read from the p12 that apply recorded in SSM under %s (what the scheduled expiry watch uses)\n", r.cfg.CachePrefix)
+	}
+	if used[sourceState] {
+		fmt.Fprintln(r.env.Stdout, "+ LivePerson reports no expiry: read from the p12 last applied from this machine (state file); the scheduled expiry watch cannot see it")
 	}
 	return nil
 }

@@ -12,10 +12,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/lpmtls/lpmtls/shared/certificates"
 	"github.com/lpmtls/lpmtls/shared/config"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/mtlsconf"
@@ -28,7 +30,15 @@ const (
 	ExitOK      = 0
 	ExitFailure = 1
 	ExitUsage   = 2
+	// ExitChanges is plan --detailed-exitcode's "changes pending" (as Terraform's).
+	ExitChanges = 2
 )
+
+// quietExit ends a command with a code and nothing more on stderr: what it had to say
+// is on stdout already.
+type quietExit struct{ code int }
+
+func (e *quietExit) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 // Env is the process as the commands see it.
 type Env struct {
@@ -68,8 +78,9 @@ var commands = []*command{
 		path: "certs list", summary: "list the account's certificates with their expiry",
 		usage: "[-o table|json] [-f mtls.yaml | --state PATH]",
 		help: "Days left is counted from now to the expiry LivePerson reports. Where it reports none, the\n" +
-			"expiry apply read from the p12 and recorded in its state file is shown (marked *), if a\n" +
-			"state file is named by -f (the one beside that file) or --state; otherwise \"unknown\".",
+			"expiry apply read from the p12 is shown: from its record in SSM (marked *) when\n" +
+			"LP_CACHE_PARAMETER_PREFIX is set, else from the state file named by -f (the one beside that\n" +
+			"file) or --state (marked +); otherwise \"unknown\".",
 		flags: certsListFlags,
 	},
 	{
@@ -98,7 +109,9 @@ var commands = []*command{
 		path: "plan", summary: "show what apply would change to make LivePerson match the file",
 		usage: declarativeUsage,
 		help: "Reads the file, opens every p12 with the password from its variable, reads the account's\n" +
-			"certificates and mappings (two calls) and prints the steps. Nothing is changed.",
+			"certificates and mappings (two calls) and prints the steps. Nothing is changed. Exits 0\n" +
+			"whether or not changes are pending; with --detailed-exitcode, 0 means no changes, 2 changes\n" +
+			"pending, 1 an error (as Terraform's plan).",
 		flags: declarativeFlags(false),
 	},
 	{
@@ -107,7 +120,9 @@ var commands = []*command{
 		help: "Runs the steps plan shows, certificates first, and stops at the first failure, saying what\n" +
 			"was done and what was not; running it again finishes the job. A second apply changes nothing.\n" +
 			"Nothing is ever deleted. The state file records what was uploaded (ids and SHA-256 of the\n" +
-			"certificates, no secret); it is only needed where LivePerson does not report expiry dates.",
+			"certificates, no secret); it is only needed where LivePerson does not report expiry dates.\n" +
+			"With LP_CACHE_PARAMETER_PREFIX set, each certificate's expiry and fingerprint is also\n" +
+			"recorded in SSM under that prefix, where the scheduled expiry watch reads it.",
 		flags: declarativeFlags(true),
 	},
 }
@@ -144,7 +159,18 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if env.LookupEnv == nil {
 		env.LookupEnv = os.LookupEnv
 	}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+	// Asked-for help goes to stdout; usage shown because a command is missing is an
+	// error, on stderr with exit 2, so that a script piping stdout notices.
+	if len(args) == 0 {
+		printOverview(env.Stderr)
+		return ExitUsage
+	}
+	if args[0] == "--version" || args[0] == "-version" || args[0] == "version" {
+		bi, ok := debug.ReadBuildInfo()
+		fmt.Fprintln(env.Stdout, versionLine(bi, ok))
+		return ExitOK
+	}
+	if isHelp(args[0]) {
 		if len(args) > 1 {
 			if c, _ := find(args[1:]); c != nil {
 				printHelp(env.Stdout, c, nil)
@@ -152,18 +178,16 @@ func Main(ctx context.Context, args []string, env Env) int {
 			}
 		}
 		printOverview(env.Stdout)
-		if len(args) == 0 {
-			return ExitUsage
-		}
 		return ExitOK
 	}
 	c, rest := find(args)
 	if c == nil {
 		if group := groupOf(args[0]); group != "" && (len(args) == 1 || isHelp(args[1])) {
-			printGroup(env.Stdout, group)
 			if len(args) == 1 {
+				printGroup(env.Stderr, group)
 				return ExitUsage
 			}
+			printGroup(env.Stdout, group)
 			return ExitOK
 		}
 		fmt.Fprintf(env.Stderr, "lpmtls: unknown command %q; run lpmtls --help for the list\n", strings.Join(args[:min(2, len(args))], " "))
@@ -192,6 +216,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 	r.close()
 	if err == nil {
 		return ExitOK
+	}
+	var qe *quietExit
+	if errors.As(err, &qe) {
+		return qe.code
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
@@ -226,7 +254,36 @@ func printOverview(w io.Writer) {
 	fmt.Fprintln(w, "Credentials come from the environment, as for the Lambda functions: LP_SECRET_ID (a")
 	fmt.Fprintln(w, "Secrets Manager secret), or LP_ACCOUNT_ID with LP_USERNAME+LP_PASSWORD or")
 	fmt.Fprintln(w, "LP_CLIENT_ID+LP_CLIENT_SECRET; LP_CSDS_URL points at another CSDS (the sandbox).")
-	fmt.Fprintln(w, "Run lpmtls <command> --help for a command's flags. Exit codes: 0 ok, 1 failure, 2 usage.")
+	fmt.Fprintln(w, "Run lpmtls <command> --help for a command's flags; lpmtls --version says which build this is.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 failure, 2 usage (plan --detailed-exitcode: 2 when changes are pending).")
+}
+
+// versionLine is the module version and the VCS revision the binary was built from, as
+// the Go toolchain stamped them; a build outside a checkout has no revision.
+func versionLine(bi *debug.BuildInfo, ok bool) string {
+	if !ok || bi == nil {
+		return "lpmtls: no build information in this binary"
+	}
+	version := bi.Main.Version
+	if version == "" {
+		version = "(devel)"
+	}
+	set := map[string]string{}
+	for _, s := range bi.Settings {
+		set[s.Key] = s.Value
+	}
+	rev := set["vcs.revision"]
+	if rev == "" {
+		rev = "unknown (built outside a checkout)"
+	}
+	line := fmt.Sprintf("lpmtls %s, revision %s", version, rev)
+	if t := set["vcs.time"]; t != "" {
+		line += " of " + t
+	}
+	if set["vcs.modified"] == "true" {
+		line += ", with uncommitted changes"
+	}
+	return line + ", " + bi.GoVersion
 }
 
 func printGroup(w io.Writer, group string) {
@@ -265,6 +322,9 @@ type runner struct {
 	lp     *lp.Client
 	remote *mtlsconf.Remote
 	hc     *http.Client
+	// records is where apply records expiries for the scheduled watch; nil without
+	// LP_CACHE_PARAMETER_PREFIX.
+	records *certificates.Records
 }
 
 func (r *runner) commonFlags(fs *flag.FlagSet) {
@@ -316,6 +376,9 @@ func (r *runner) connect(ctx context.Context) (*mtlsconf.Remote, error) {
 		retry = *r.env.Retry
 	}
 	r.cfg, r.lp = cfg, deps.LP
+	if deps.Params != nil {
+		r.records = &certificates.Records{Store: deps.Params, Prefix: cfg.CachePrefix}
+	}
 	r.remote = &mtlsconf.Remote{LP: deps.LP, Sessions: deps.Sessions, Retry: retry, Logger: logger}
 	return r.remote, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -413,11 +414,99 @@ func TestCertsListFillsUnreportedExpiryFromState(t *testing.T) {
 		t.Fatalf("without a state file: %+v", r)
 	}
 	r := w.run("certs", "list", "-f", cfg)
-	if r.code != 0 || !strings.Contains(r.stdout, "*  45") || !strings.Contains(r.stdout, "read from the p12") {
+	if r.code != 0 || !strings.Contains(r.stdout, "+  45") || !strings.Contains(r.stdout, "read from the p12") {
 		t.Fatalf("with the state file: %+v", r)
 	}
 	r = w.run("certs", "list", "-f", cfg, "-o", "json")
-	if r.code != 0 || !strings.Contains(r.stdout, `"expirySource": "p12"`) || !strings.Contains(r.stdout, `"daysLeft": 45`) {
+	if r.code != 0 || !strings.Contains(r.stdout, `"expirySource": "state-file"`) || !strings.Contains(r.stdout, `"daysLeft": 45`) {
 		t.Fatalf("json: %+v", r)
+	}
+}
+
+// TestUsageForAMissingCommandIsAnError: lpmtls alone, or a group without its command,
+// prints the usage on stderr (nothing on stdout) and exits 2; asked-for help stays on
+// stdout with exit 0.
+func TestUsageForAMissingCommandIsAnError(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stdout bool // the usage on stdout, else on stderr
+	}{
+		{nil, 2, false},
+		{[]string{"certs"}, 2, false},
+		{[]string{"mappings"}, 2, false},
+		{[]string{"--help"}, 0, true},
+		{[]string{"certs", "--help"}, 0, true},
+	} {
+		var out, errb bytes.Buffer
+		code := cli.Main(context.Background(), tc.args, cli.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+		got, other := errb.String(), out.String()
+		if tc.stdout {
+			got, other = other, got
+		}
+		if code != tc.code || !strings.Contains(got, "Usage: lpmtls") || other != "" {
+			t.Errorf("%v: exit %d\nstdout:\n%s\nstderr:\n%s", tc.args, code, out.String(), errb.String())
+		}
+	}
+}
+
+// TestVersionFlag: --version prints one line naming the module version and exits 0.
+func TestVersionFlag(t *testing.T) {
+	for _, arg := range []string{"--version", "-version", "version"} {
+		var out, errb bytes.Buffer
+		code := cli.Main(context.Background(), []string{arg}, cli.Env{Stdout: &out, Stderr: &errb})
+		if code != 0 || !strings.HasPrefix(out.String(), "lpmtls ") || !strings.Contains(out.String(), "revision") ||
+			strings.Count(out.String(), "\n") != 1 || errb.Len() != 0 {
+			t.Errorf("%s: exit %d %q %q", arg, code, out.String(), errb.String())
+		}
+	}
+}
+
+// TestPlanDetailedExitCode: plan exits 0 whether or not changes are pending; with
+// --detailed-exitcode it exits 2 while changes are pending, 0 once there are none, and
+// 1 on an error.
+func TestPlanDetailedExitCode(t *testing.T) {
+	w := newWorld(t, lpsim.Options{})
+	w.p12("hooks.p12", "brand-hooks", time.Now().AddDate(1, 0, 0))
+	cfg := w.file(strings.Replace(sample, "%s", w.sim.TargetURL("/h"), 1))
+	if r := w.run("plan", "-f", cfg); r.code != 0 || !strings.Contains(r.stdout, "Plan for account") {
+		t.Fatalf("plan: %+v", r)
+	}
+	if r := w.run("plan", "-f", cfg, "--detailed-exitcode"); r.code != 2 || !strings.Contains(r.stdout, "Plan for account") || r.stderr != "" {
+		t.Fatalf("plan --detailed-exitcode with changes pending: %+v", r)
+	}
+	if r := w.run("apply", "-f", cfg); r.code != 0 {
+		t.Fatalf("apply: %+v", r)
+	}
+	if r := w.run("plan", "-f", cfg, "--detailed-exitcode"); r.code != 0 || !strings.Contains(r.stdout, "No changes") {
+		t.Fatalf("plan --detailed-exitcode with no changes: %+v", r)
+	}
+	if r := w.run("plan", "-f", filepath.Join(w.dir, "missing.yaml"), "--detailed-exitcode"); r.code != 1 {
+		t.Fatalf("plan --detailed-exitcode on an error: %+v", r)
+	}
+	if r := w.run("apply", "-f", cfg, "--detailed-exitcode"); r.code != 2 {
+		t.Fatalf("apply takes no --detailed-exitcode: %+v", r)
+	}
+}
+
+// TestNetworkFailureNamesHostAndCause: with LivePerson unreachable, the one-line error
+// names the host and the cause, and the hint fits the cause (not "check the account").
+func TestNetworkFailureNamesHostAndCause(t *testing.T) {
+	w := newWorld(t, lpsim.Options{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	for _, tc := range []struct{ csds, says, hint string }{
+		{"https://" + addr, "connection to " + addr + " refused", "nothing answers at that host and port"},
+		{"https://csds.lpmtls-test.invalid", "cannot resolve csds.lpmtls-test.invalid (DNS)", "does not resolve"},
+	} {
+		w.env["LP_CSDS_URL"] = tc.csds
+		r := w.run("certs", "list", "--verbose")
+		if r.code != 1 || !strings.Contains(r.stderr, tc.says) || !strings.Contains(r.stderr, tc.hint) || strings.Contains(r.stderr, "LP_ACCOUNT_ID") {
+			t.Errorf("%s: %+v", tc.csds, r)
+		}
 	}
 }

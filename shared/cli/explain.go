@@ -47,6 +47,18 @@ func hint(err error) string {
 	if errors.As(err, &pe) || errors.As(err, &fe) {
 		return "nothing was changed; fix the file and run again."
 	}
+	switch lp.CauseOf(err) {
+	case lp.CauseDNS:
+		return "the host name does not resolve: check LP_CSDS_URL (and the machine's DNS or proxy settings)."
+	case lp.CauseRefused:
+		return "nothing answers at that host and port: check LP_CSDS_URL, or start the sandbox (make run)."
+	case lp.CauseTLS:
+		return "the TLS handshake failed: for the local sandbox give --ca-file with the CA that `make run` prints, or set SSL_CERT_FILE; otherwise check for a proxy that intercepts TLS."
+	case lp.CauseTimeout:
+		return "no answer in time: check the network path to LivePerson (proxy, firewall), or give --timeout more."
+	case lp.CauseNetwork:
+		return "check the network path to LivePerson and run again (every command is safe to repeat)."
+	}
 	var le *lp.Error
 	if errors.As(err, &le) && strings.HasPrefix(le.Op, "mapping object") && (le.Status == 404 || le.Status == 405) {
 		return "LivePerson does not serve mapping objects at this path (only their create call is documented): set LP_MAPPING_OBJECTS_PATH (and LP_MAPPING_OBJECTS_VERSION) to what the account uses."

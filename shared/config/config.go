@@ -222,36 +222,69 @@ var ssmNameChars = regexp.MustCompile(`^[a-zA-Z0-9_.\-/]+$`)
 func Load(getenv func(string) string) (*Config, error) {
 	l := &loader{getenv: getenv}
 	c := &Config{}
-
 	l.credentials(c)
+	l.csds(c)
+	l.tokenCache(c)
+	l.tokenLifetimes(c)
+	l.mappingCheck(c)
+	l.mtls(c)
+	l.serviceName(c)
+	l.forward(c)
+	l.queues(c)
+	l.scheduledRun(c)
+	l.observability(c)
 
+	// Problems are reported in a stable order whatever the steps' order was.
+	sortProblems(l.problems)
+	if len(l.problems) > 0 {
+		return nil, &Error{Problems: l.problems}
+	}
+	return c, nil
+}
+
+// csds reads the CSDS base URL, where every LivePerson domain is looked up.
+func (l *loader) csds(c *Config) {
 	c.CSDSURL = strings.TrimRight(l.str("LP_CSDS_URL", DefaultCSDSURL), "/")
 	if msg := checkURL(c.CSDSURL, true); msg != "" {
 		l.fail("LP_CSDS_URL", "%s", msg)
 	} else if u, _ := url.Parse(c.CSDSURL); u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		l.fail("LP_CSDS_URL", "must not have a query or fragment")
 	}
+}
 
+// tokenCache reads where the bearer is cached in SSM and the key that encrypts it.
+func (l *loader) tokenCache(c *Config) {
 	c.CachePrefix = l.str("LP_CACHE_PARAMETER_PREFIX", "")
 	if p := c.CachePrefix; p != "" {
-		first, _, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(p, "/")), "/")
-		switch {
-		case !strings.HasPrefix(p, "/"):
-			l.fail("LP_CACHE_PARAMETER_PREFIX", "must start with /")
-		case len(p) > 1 && strings.HasSuffix(p, "/"), p == "/":
-			l.fail("LP_CACHE_PARAMETER_PREFIX", "must not end with /")
-		case !ssmNameChars.MatchString(p):
-			l.fail("LP_CACHE_PARAMETER_PREFIX", "may only contain letters, digits and _ . - /")
-		case strings.Contains(p, "//"):
-			l.fail("LP_CACHE_PARAMETER_PREFIX", "must not contain an empty path segment (//)")
-		case strings.HasPrefix(first, "aws") || strings.HasPrefix(first, "ssm"):
-			l.fail("LP_CACHE_PARAMETER_PREFIX", "must not begin with aws or ssm (reserved by SSM)")
-		case len(p) > 900:
-			l.fail("LP_CACHE_PARAMETER_PREFIX", "is too long for SSM parameter names (max 900 here)")
+		if msg := checkSSMPrefix(p); msg != "" {
+			l.fail("LP_CACHE_PARAMETER_PREFIX", "%s", msg)
 		}
 	}
 	c.CacheKMSKeyID = l.str("LP_CACHE_KMS_KEY_ID", "")
+}
 
+// checkSSMPrefix says why p cannot begin an SSM parameter name ("" when it can).
+func checkSSMPrefix(p string) string {
+	first, _, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(p, "/")), "/")
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return "must start with /"
+	case len(p) > 1 && strings.HasSuffix(p, "/"), p == "/":
+		return "must not end with /"
+	case !ssmNameChars.MatchString(p):
+		return "may only contain letters, digits and _ . - /"
+	case strings.Contains(p, "//"):
+		return "must not contain an empty path segment (//)"
+	case strings.HasPrefix(first, "aws") || strings.HasPrefix(first, "ssm"):
+		return "must not begin with aws or ssm (reserved by SSM)"
+	case len(p) > 900:
+		return "is too long for SSM parameter names (max 900 here)"
+	}
+	return ""
+}
+
+// tokenLifetimes reads how long tokens, domains and the login lease last.
+func (l *loader) tokenLifetimes(c *Config) {
 	c.RefreshMargin = l.duration("LP_TOKEN_REFRESH_MARGIN", DefaultRefreshMargin)
 	c.DefaultTokenTTL = l.duration("LP_TOKEN_DEFAULT_TTL", DefaultTokenTTL)
 	if c.RefreshMargin >= c.DefaultTokenTTL {
@@ -260,78 +293,97 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.DomainsTTL = l.duration("LP_DOMAINS_TTL", DefaultDomainsTTL)
 	c.LoginLeaseTTL = l.duration("LP_LOGIN_LEASE_TTL", DefaultLoginLeaseTTL)
+}
 
+// mappingCheck reads where the gateway's service URL mappings are checked.
+func (l *loader) mappingCheck(c *Config) {
 	c.MappingService = l.str("LP_MAPPING_SERVICE", DefaultMappingService)
 	c.MappingPath = l.str("LP_MAPPING_PATH", DefaultMappingPath)
 	if !strings.HasPrefix(c.MappingPath, "/") || !strings.Contains(c.MappingPath, "{accountId}") {
 		l.fail("LP_MAPPING_PATH", "must start with / and contain {accountId}")
 	}
 	c.OAuth2Version = l.str("LP_OAUTH2_VERSION", DefaultOAuth2Version)
-	l.mtls(c)
+}
+
+// serviceName reads the gateway service a forward uses when it names none.
+func (l *loader) serviceName(c *Config) {
 	c.ServiceName = l.str("LP_SERVICE_NAME", DefaultServiceName)
 	if !lp.ValidServiceName(c.ServiceName) {
 		// Checked here as well as per request: a bad default would fail every forward
 		// that names no service.
 		l.fail("LP_SERVICE_NAME", "must be 1 to 100 letters, digits, '_', '-' or '.'")
 	}
+}
 
-	if raw := l.str("FORWARD_ALLOWED_URLS", ""); raw != "" {
-		for i, p := range strings.Split(raw, ",") {
-			if p = strings.TrimSpace(p); p == "" {
-				continue
-			}
-			if msg := checkURL(p, true); msg != "" {
-				l.fail("FORWARD_ALLOWED_URLS", "entry %d %s", i+1, msg)
-				continue
-			}
-			// The same form rules as a target, so an entry can only name what a target
-			// can match.
-			e, err := allowlist.ParseEntry(p)
-			if err != nil {
-				l.fail("FORWARD_ALLOWED_URLS", "entry %d %s", i+1, err.Error())
-				continue
-			}
-			c.AllowedURLs = append(c.AllowedURLs, e)
-		}
-	}
+// forward reads what a forward may reach and how much it may carry.
+func (l *loader) forward(c *Config) {
+	l.allowedURLs(c)
 	c.MaxBodyBytes = l.integer("FORWARD_MAX_BODY_BYTES", DefaultMaxBodyBytes, 1, math.MaxInt)
 	c.ForwardConcurrency = l.integer("FORWARD_CONCURRENCY", DefaultForwardConcurrency, 1, MaxForwardConcurrency)
+}
 
-	c.ResultsQueueURL = l.str("RESULTS_QUEUE_URL", "")
-	c.DeadLetterQueueURL = l.str("DLQ_URL", "")
-	for v, u := range map[string]string{"RESULTS_QUEUE_URL": c.ResultsQueueURL, "DLQ_URL": c.DeadLetterQueueURL} {
-		if u != "" {
-			if msg := checkURL(u, false); msg != "" {
-				l.fail(v, "%s", msg)
-			}
+// allowedURLs parses the forward allow-list once, checking every entry.
+func (l *loader) allowedURLs(c *Config) {
+	raw := l.str("FORWARD_ALLOWED_URLS", "")
+	if raw == "" {
+		return
+	}
+	for i, p := range strings.Split(raw, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if msg := checkURL(p, true); msg != "" {
+			l.fail("FORWARD_ALLOWED_URLS", "entry %d %s", i+1, msg)
+			continue
+		}
+		// The same form rules as a target, so an entry can only name what a target
+		// can match.
+		e, err := allowlist.ParseEntry(p)
+		if err != nil {
+			l.fail("FORWARD_ALLOWED_URLS", "entry %d %s", i+1, err.Error())
+			continue
+		}
+		c.AllowedURLs = append(c.AllowedURLs, e)
+	}
+}
+
+// queues reads the SQS queues a batch writes its results and failures to.
+func (l *loader) queues(c *Config) {
+	c.ResultsQueueURL = l.queueURL("RESULTS_QUEUE_URL")
+	c.DeadLetterQueueURL = l.queueURL("DLQ_URL")
+}
+
+func (l *loader) queueURL(v string) string {
+	u := l.str(v, "")
+	if u != "" {
+		if msg := checkURL(u, false); msg != "" {
+			l.fail(v, "%s", msg)
 		}
 	}
+	return u
+}
 
+// scheduledRun reads what the scheduled check looks at.
+func (l *loader) scheduledRun(c *Config) {
 	c.HealthcheckTargets = l.str("HEALTHCHECK_TARGETS", "")
 	if c.HealthcheckTargets != "" {
 		c.HealthcheckMappings = l.healthcheck(c.HealthcheckTargets)
 	}
-
 	c.CertExpiryWarningDays = l.integer("CERT_EXPIRY_WARNING_DAYS", DefaultCertExpiryWarning, 0, MaxCertExpiryWarning)
+}
 
+// observability reads the metrics namespace and the log level.
+func (l *loader) observability(c *Config) {
 	c.MetricsNamespace = l.str("METRICS_NAMESPACE", DefaultMetricsNamespace)
 	if strings.HasPrefix(c.MetricsNamespace, "AWS/") || len(c.MetricsNamespace) > 255 {
 		l.fail("METRICS_NAMESPACE", "must be at most 255 characters and not start with AWS/")
 	}
-
 	if s := l.str("AWS_LAMBDA_LOG_LEVEL", ""); s != "" {
 		if _, ok := obs.ParseLevel(s); !ok {
 			l.fail("AWS_LAMBDA_LOG_LEVEL", "%q is not one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL", s)
 		}
 	}
-	c.LogLevel = obs.LevelFromEnv(getenv)
-
-	// Problems are reported in a stable order whatever map iteration did above.
-	sortProblems(l.problems)
-	if len(l.problems) > 0 {
-		return nil, &Error{Problems: l.problems}
-	}
-	return c, nil
+	c.LogLevel = obs.LevelFromEnv(l.getenv)
 }
 
 // order is the reporting order of variables.

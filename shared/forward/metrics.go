@@ -26,7 +26,7 @@ const (
 	MetricLogins         = "Logins"
 	MetricTokenSource    = "TokenSource"
 
-	DimensionFunction  = "FunctionName"
+	DimensionFunction  = metrics.DimensionFunction
 	DimensionOutcome   = "Outcome"
 	DimensionErrorCode = "ErrorCode"
 	DimensionSource    = "Source"

@@ -16,6 +16,7 @@ const (
 	MetricDaysToExpiry   = "CertificateDaysToExpiry"
 	MetricExpiringSoon   = "CertificatesExpiringSoon"
 	MetricUnavailable    = "CertificatesUnavailable"
+	MetricExpiryUnknown  = "CertificatesExpiryUnknown"
 	DimensionCertificate = "CertificateName"
 	// DefaultWarningDays is the warning window when Checker.WarningDays is 0.
 	DefaultWarningDays = 30
@@ -32,8 +33,9 @@ type CertificateSummary struct {
 	Listed      int `json:"listed"`
 	// ExpiringSoon counts certificates whose known expiry is within WarningDays (or
 	// past); Unavailable those whose status is not Available; ExpiryUnknown those
-	// whose expiry LivePerson did not give in a form we read, which therefore cannot
-	// count as expiring soon.
+	// whose expiry is known from nowhere (LivePerson gave none in a form we read and
+	// apply left no matching record in SSM), which therefore cannot count as expiring
+	// soon.
 	ExpiringSoon  int               `json:"expiringSoon"`
 	Unavailable   int               `json:"unavailable"`
 	ExpiryUnknown int               `json:"expiryUnknown"`
@@ -52,12 +54,24 @@ type CertificateItem struct {
 	ExpiresAt    *time.Time `json:"expiresAt"`
 	DaysToExpiry *float64   `json:"daysToExpiry"`
 	ExpiringSoon bool       `json:"expiringSoon"`
+	// ExpirySource is where the expiry came from: ExpiryFromLivePerson,
+	// ExpiryFromRecord, or "" when it is unknown.
+	ExpirySource string `json:"expirySource,omitempty"`
 }
+
+// Where an expiry came from.
+const (
+	ExpiryFromLivePerson = "liveperson"
+	// ExpiryFromRecord is the p12's NotAfter, recorded in SSM by lpmtls apply.
+	ExpiryFromRecord = "record"
+)
 
 // assessCertificates turns the list into the summary: an expiry at or before
 // now+window counts as expiring soon (an expired certificate is the extreme case), an
-// unknown one never does.
-func assessCertificates(certs []lp.Certificate, now time.Time, warningDays int) *CertificateSummary {
+// unknown one never does. LivePerson's expiry wins; the record stands in for it only
+// where LivePerson gave none.
+func assessCertificates(res *certificates.Result, now time.Time, warningDays int) *CertificateSummary {
+	certs := res.Certificates
 	window := time.Duration(warningDays) * 24 * time.Hour
 	s := &CertificateSummary{WarningDays: warningDays, Listed: len(certs), Items: make([]CertificateItem, 0, len(certs))}
 	for _, c := range certs {
@@ -65,10 +79,15 @@ func assessCertificates(certs []lp.Certificate, now time.Time, warningDays int) 
 		if !it.Available {
 			s.Unavailable++
 		}
-		if c.ExpiresAt.IsZero() {
+		exp, src := c.ExpiresAt, ExpiryFromLivePerson
+		if rec, ok := res.Recorded[c.ID]; ok && exp.IsZero() {
+			exp, src = rec.NotAfter, ExpiryFromRecord
+		}
+		if exp.IsZero() {
 			s.ExpiryUnknown++
 		} else {
-			at := c.ExpiresAt.UTC()
+			at := exp.UTC()
+			it.ExpirySource = src
 			left := at.Sub(now)
 			// Two decimals: a quarter of an hour is finer than any alarm needs, and the
 			// value stays readable in the console.
@@ -99,15 +118,21 @@ func certificateName(c lp.Certificate) string {
 // logCertificates writes one line per certificate: WARN for one that needs action
 // (expiring soon, unavailable) and for one whose expiry is unknown, since the watch
 // cannot see it coming.
-func (c *Checker) logCertificates(ctx context.Context, log *slog.Logger, account string, certs []lp.Certificate, s *CertificateSummary) {
+func (c *Checker) logCertificates(ctx context.Context, log *slog.Logger, res *certificates.Result, s *CertificateSummary) {
+	account, certs := res.AccountID, res.Certificates
+	if res.RecordErr != nil {
+		log.WarnContext(ctx, "certificate expiry records could not be read from SSM; the certificates concerned count as "+
+			MetricExpiryUnknown, "account", account, "error", res.RecordErr.Error())
+	}
 	for i, it := range s.Items {
 		if it.DaysToExpiry == nil {
 			attrs := []any{"account", account, "certificate", it.Name, "certificateId", string(it.ID), "status", it.Status}
 			if raw := certs[i].ExpirationRaw; raw != "" {
 				attrs = append(attrs, "expirationDate", raw)
 			}
-			log.WarnContext(ctx, "certificate expiry unknown: LivePerson gave no readable expirationDate, so no "+
-				MetricDaysToExpiry+" data point and it cannot count as expiring soon", attrs...)
+			log.WarnContext(ctx, "certificate expiry unknown: LivePerson gave no readable expirationDate and lpmtls apply "+
+				"left no record of this certificate under LP_CACHE_PARAMETER_PREFIX, so no "+MetricDaysToExpiry+
+				" data point and it cannot count as expiring soon; it counts in "+MetricExpiryUnknown, attrs...)
 			continue
 		}
 		level := slog.LevelInfo
@@ -116,7 +141,7 @@ func (c *Checker) logCertificates(ctx context.Context, log *slog.Logger, account
 		}
 		log.Log(ctx, level, "certificate expiry", "account", account, "certificate", it.Name,
 			"certificateId", string(it.ID), "status", it.Status, "expiresAt", it.ExpiresAt.Format(time.RFC3339),
-			"daysToExpiry", *it.DaysToExpiry, "expiringSoon", it.ExpiringSoon)
+			"daysToExpiry", *it.DaysToExpiry, "expiringSoon", it.ExpiringSoon, "expirySource", it.ExpirySource)
 	}
 	log.InfoContext(ctx, "certificate expiry check done", "account", account, "certificates", s.Listed,
 		"warningDays", s.WarningDays, "certificatesExpiringSoon", s.ExpiringSoon,
@@ -139,12 +164,14 @@ func (c *Checker) certificateDocuments(s Summary, now time.Time) []EMF {
 			continue
 		}
 		d := c.baseDocument(now, "certificate expiry metric")
-		d.DimensionSets = [][]string{{DimensionAccount, DimensionCertificate}}
-		d.Dimensions = map[string]string{DimensionAccount: s.AccountID, DimensionCertificate: it.Name}
+		d.DimensionSets = [][]string{{DimensionFunction, DimensionAccount, DimensionCertificate}}
+		d.Dimensions[DimensionAccount] = s.AccountID
+		d.Dimensions[DimensionCertificate] = it.Name
 		d.Metrics = []Metric{{Name: MetricDaysToExpiry, Value: *it.DaysToExpiry}}
 		d.Properties["certificateId"] = string(it.ID)
 		d.Properties["status"] = it.Status
 		d.Properties["expiresAt"] = it.ExpiresAt.Format(time.RFC3339)
+		d.Properties["expirySource"] = it.ExpirySource
 		docs = append(docs, d)
 	}
 	return docs

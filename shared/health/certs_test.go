@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"math"
 	"reflect"
@@ -17,6 +18,7 @@ import (
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/mapping"
 	"github.com/lpmtls/lpmtls/shared/obs"
+	"github.com/lpmtls/lpmtls/shared/testworld/awsfake"
 	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
 	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 	"github.com/lpmtls/lpmtls/shared/wiring"
@@ -52,7 +54,7 @@ func TestAssessCertificates(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := assessCertificates([]lp.Certificate{c.cert}, now, c.window)
+			s := assessCertificates(&certificates.Result{Certificates: []lp.Certificate{c.cert}}, now, c.window)
 			it := s.Items[0]
 			if s.Listed != 1 || s.WarningDays != c.window || it.Name != c.dimension || it.Available != c.avail || it.ExpiringSoon != c.soon {
 				t.Fatalf("summary %+v item %+v", s, it)
@@ -105,7 +107,7 @@ func splitDocs(t *testing.T, out string) runDocs {
 			continue
 		}
 		cw := d.AWS.CloudWatchMetrics[0]
-		if !reflect.DeepEqual(cw.Dimensions, [][]string{{DimensionAccount, DimensionCertificate}}) ||
+		if !reflect.DeepEqual(cw.Dimensions, [][]string{{DimensionFunction, DimensionAccount, DimensionCertificate}}) ||
 			len(cw.Metrics) != 1 || cw.Metrics[0].Name != MetricDaysToExpiry {
 			t.Fatalf("certificate document %s", line)
 		}
@@ -166,9 +168,13 @@ func newLive(t testing.TB, env *testenv.Env, vars map[string]string) *live {
 	if err != nil {
 		t.Fatal(err)
 	}
+	certs := &certificates.Service{Lister: l.deps.LP, Sessions: l.deps.Sessions}
+	if l.deps.Params != nil {
+		certs.Records = &certificates.Records{Store: l.deps.Params, Prefix: cfg.CachePrefix}
+	}
 	l.Checker = &Checker{
 		Mapping:      &mapping.Service{Checker: l.deps.LP, Sessions: l.deps.Sessions, Logger: logger},
-		Certificates: &certificates.Service{Lister: l.deps.LP, Sessions: l.deps.Sessions},
+		Certificates: certs,
 		WarningDays:  cfg.CertExpiryWarningDays,
 		AccountID:    l.deps.AccountID,
 		Targets:      []lp.Mapping{{ServiceName: testenv.ServiceName, URL: env.MappedURL}},
@@ -207,10 +213,10 @@ func TestExpiryWatchLive(t *testing.T) {
 		t.Fatalf("calls: lists +%d, mapping checks +%d, logins +%d; want one each (the two calls share the login)",
 			after.CertificateLists-before.CertificateLists, after.Mappings-before.Mappings, after.Logins-before.Logins)
 	}
-	docs.account.check(t, DefaultNamespace, [][]string{{DimensionAccount}, {}}, map[string]float64{
-		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 1, MetricUnavailable: 1})
+	docs.account.check(t, DefaultNamespace, [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}, map[string]float64{
+		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 1, MetricUnavailable: 1, MetricExpiryUnknown: 0})
 	if docs.account.Root[DimensionAccount] != acct || docs.account.Root["certificates"] != 3.0 ||
-		docs.account.Root["certExpiryWarningDays"] != 30.0 || docs.account.Root["certificatesExpiryUnknown"] != 0.0 {
+		docs.account.Root["certExpiryWarningDays"] != 30.0 {
 		t.Fatalf("account document %v", docs.account.Root)
 	}
 	if len(docs.certs) != 3 {
@@ -269,9 +275,9 @@ func TestExpiryWatchUnknownExpiry(t *testing.T) {
 	if len(docs.certs) != 0 {
 		t.Fatalf("documents for certificates of unknown expiry: %v", keys(docs.certs))
 	}
-	docs.account.check(t, DefaultNamespace, [][]string{{DimensionAccount}, {}}, map[string]float64{
-		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0})
-	if docs.account.Root["certificatesExpiryUnknown"] != 2.0 || sum.Certificates.ExpiryUnknown != 2 {
+	docs.account.check(t, DefaultNamespace, [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}, map[string]float64{
+		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0, MetricExpiryUnknown: 2})
+	if sum.Certificates.ExpiryUnknown != 2 {
 		t.Fatalf("unknown expiry not counted: %v", docs.account.Root)
 	}
 	var warned bool
@@ -298,7 +304,7 @@ func TestExpiryWatchIndependent(t *testing.T) {
 		errCode string // property naming the failed part
 	}{
 		{name: "mapping check down", faults: []string{"mapping"},
-			want:   map[string]float64{MetricFailed: 1, MetricExpiringSoon: 1, MetricUnavailable: 0},
+			want:   map[string]float64{MetricFailed: 1, MetricExpiringSoon: 1, MetricUnavailable: 0, MetricExpiryUnknown: 0},
 			absent: []string{MetricConfigured, MetricMissing}, errCode: "errorCode"},
 		{name: "certificate list down", faults: []string{"certificates"},
 			want:   map[string]float64{MetricFailed: 1, MetricConfigured: 1, MetricMissing: 0},
@@ -326,7 +332,7 @@ func TestExpiryWatchIndependent(t *testing.T) {
 			}
 			l := newLive(t, env, vars)
 			sum, docs := l.run(t)
-			docs.account.check(t, DefaultNamespace, [][]string{{DimensionAccount}, {}}, c.want)
+			docs.account.check(t, DefaultNamespace, [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}, c.want)
 			if docs.account.Root[DimensionAccount] != acct || sum.AccountID != acct {
 				t.Fatalf("AccountId %v, summary account %q; want %s", docs.account.Root[DimensionAccount], sum.AccountID, acct)
 			}
@@ -352,7 +358,7 @@ func TestFailureWithoutAccount(t *testing.T) {
 	env := testenv.New(t)
 	l := newLive(t, env, map[string]string{"LP_SECRET_ID": "lpmtls/test/no-such-secret"})
 	sum, docs := l.run(t)
-	docs.account.check(t, DefaultNamespace, [][]string{{}}, map[string]float64{MetricFailed: 1})
+	docs.account.check(t, DefaultNamespace, [][]string{{DimensionFunction}}, map[string]float64{MetricFailed: 1})
 	if sum.AccountID != "" || !sum.Failed || !sum.Certificates.Failed || len(docs.certs) != 0 {
 		t.Fatalf("summary %+v", sum)
 	}
@@ -368,7 +374,7 @@ func TestExpiryWatchOff(t *testing.T) {
 	if n := env.Sim.Counts().CertificateLists - before.CertificateLists; n != 0 || sum.Certificates != nil || len(docs.certs) != 0 {
 		t.Fatalf("%d list calls, summary %+v", n, sum.Certificates)
 	}
-	docs.account.check(t, DefaultNamespace, [][]string{{DimensionAccount}, {}},
+	docs.account.check(t, DefaultNamespace, [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}},
 		map[string]float64{MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0})
 	if _, ok := docs.account.Root["certExpiryWarningDays"]; ok {
 		t.Fatal("watch settings reported while it is off")
@@ -393,8 +399,8 @@ func TestBadTargetsStillWatchCertificates(t *testing.T) {
 		t.Fatalf("calls %+v", n)
 	}
 	docs := splitDocs(t, l.out.String())
-	docs.account.check(t, DefaultNamespace, [][]string{{DimensionAccount}, {}},
-		map[string]float64{MetricFailed: 1, MetricExpiringSoon: 1, MetricUnavailable: 0})
+	docs.account.check(t, DefaultNamespace, [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}},
+		map[string]float64{MetricFailed: 1, MetricExpiringSoon: 1, MetricUnavailable: 0, MetricExpiryUnknown: 0})
 	if docs.days(t, "brand-hooks-2026") > 10 {
 		t.Fatal("days")
 	}
@@ -406,10 +412,10 @@ func TestDocumentsRoundTrip(t *testing.T) {
 	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	ch := &Checker{LogLevel: slog.LevelError, Now: func() time.Time { return at }}
 	sum := Summary{AccountID: "90412233", Checked: 1, Configured: 1,
-		Certificates: assessCertificates([]lp.Certificate{
+		Certificates: assessCertificates(&certificates.Result{Certificates: []lp.Certificate{
 			{ID: "1", Name: "a", Status: "Available", ExpiresAt: at.Add(10 * day)},
 			{ID: "2", Name: "b", Status: "Available"},
-		}, at, 30)}
+		}}, at, 30)}
 	var buf bytes.Buffer
 	for _, d := range append([]EMF{ch.Document(sum)}, ch.CertificateDocuments(sum)...) {
 		if err := d.Write(&buf); err != nil {
@@ -471,4 +477,61 @@ func BenchmarkScheduledRun(b *testing.B) {
 	b.ReportMetric(float64(w.lines)/float64(b.N), "emf-lines/op")
 	b.ReportMetric(float64(after.CertificateLists-before.CertificateLists+after.Mappings-before.Mappings)/float64(b.N), "lp-calls/op")
 	b.ReportMetric(float64(after.Logins-before.Logins)/float64(b.N), "logins/op")
+}
+
+// TestExpiryWatchUsesRecord: LivePerson reports expirationDate null; the record lpmtls
+// apply left in SSM supplies the expiry of a certificate whose id it matches, a record
+// of another id (the name deleted and made again) is ignored, and what is known from
+// nowhere is counted in CertificatesExpiryUnknown. With SSM down every record is
+// unreadable: those certificates count as unknown too, and a warning says why.
+func TestExpiryWatchUsesRecord(t *testing.T) {
+	for _, ssmDown := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ssm down %v", ssmDown), func(t *testing.T) {
+			env := testenv.New(t)
+			env.Sim.SetExpiryFormat(lpsim.ExpiryNull)
+			acct := env.Sim.AccountID()
+			notAfter := time.Now().Add(10 * day).Truncate(time.Second)
+			seed := func(name string) string {
+				id, err := env.Sim.SeedCertificate(lpsim.SeedCertificate{Name: name, NotAfter: notAfter})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return id
+			}
+			record := func(name, id string) {
+				raw, _ := json.Marshal(certificates.Record{ID: lp.CertificateID(id), Name: name, Fingerprint: "ab", NotAfter: notAfter})
+				env.AWS.SetParameter(testenv.Prefix+"/"+acct+"/certificates/"+name, string(raw), "String")
+			}
+			record("brand-recorded", seed("brand-recorded"))
+			seed("brand-remade")
+			record("brand-remade", "999999")
+			seed("brand-unrecorded")
+
+			l := newLive(t, env, map[string]string{"LP_CACHE_PARAMETER_PREFIX": testenv.Prefix})
+			env.AWS.SetDown(awsfake.SSM, ssmDown)
+			sum, docs := l.run(t)
+			// The simulator's own mapped certificate has no record either.
+			unknown, soon := 3.0, 1.0
+			if ssmDown {
+				unknown, soon = 4, 0
+			}
+			docs.account.check(t, DefaultNamespace, [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}, map[string]float64{
+				MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: soon, MetricUnavailable: 0, MetricExpiryUnknown: unknown})
+			if ssmDown {
+				if len(docs.certs) != 0 || !strings.Contains(l.logs.String(), "records could not be read") {
+					t.Fatalf("documents %v; logs:\n%s", keys(docs.certs), l.logs.String())
+				}
+				return
+			}
+			if len(docs.certs) != 1 {
+				t.Fatalf("documents for %v, want brand-recorded only", keys(docs.certs))
+			}
+			if d := docs.days(t, "brand-recorded"); math.Abs(d-10) > 0.02 || docs.certs["brand-recorded"].Root["expirySource"] != ExpiryFromRecord {
+				t.Fatalf("brand-recorded: %v", docs.certs["brand-recorded"].Root)
+			}
+			if sum.Certificates.ExpiryUnknown != 3 {
+				t.Fatalf("summary %+v", sum.Certificates)
+			}
+		})
+	}
 }

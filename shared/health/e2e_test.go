@@ -94,8 +94,8 @@ func TestScheduledCheckReportsMissingMapping(t *testing.T) {
 		t.Fatalf("%d mapping calls for one check, want 1", n)
 	}
 	acct := env.Sim.AccountID()
-	doc.check(t, "brand-lpmtls", [][]string{{DimensionAccount}, {}}, map[string]float64{
-		MetricConfigured: 1, MetricMissing: 1, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0})
+	doc.check(t, "brand-lpmtls", [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}, map[string]float64{
+		MetricConfigured: 1, MetricMissing: 1, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0, MetricExpiryUnknown: 0})
 	if doc.Root[DimensionAccount] != acct {
 		t.Fatalf("AccountId %v, want %s", doc.Root[DimensionAccount], acct)
 	}
@@ -126,8 +126,8 @@ func TestScheduledEventUsesConfiguredTargets(t *testing.T) {
 	if n := env.Sim.Counts().Mappings - before.Mappings; n != 1 {
 		t.Fatalf("%d mapping calls, want 1", n)
 	}
-	docs.account.check(t, "lpmtls", [][]string{{DimensionAccount}, {}}, map[string]float64{
-		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0})
+	docs.account.check(t, "lpmtls", [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}, map[string]float64{
+		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 0, MetricUnavailable: 0, MetricExpiryUnknown: 0})
 	var sum Summary
 	if err := json.Unmarshal(payload, &sum); err != nil || sum.Checked != 1 || sum.Missing != 0 {
 		t.Fatalf("summary %s: %v", payload, err)
@@ -154,7 +154,7 @@ func TestScheduledCheckLivePersonDown(t *testing.T) {
 		t.Fatalf("%d mapping calls, %d certificate lists; want 1 each", n.Mappings-before.Mappings, n.CertificateLists-before.CertificateLists)
 	}
 	// The account is known from the credentials: the failure is reported under it too.
-	doc.check(t, "lpmtls", [][]string{{DimensionAccount}, {}}, map[string]float64{MetricFailed: 1})
+	doc.check(t, "lpmtls", [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}, map[string]float64{MetricFailed: 1})
 	if doc.Root[DimensionAccount] != env.Sim.AccountID() || len(docs.certs) != 0 {
 		t.Fatalf("AccountId %v, %d certificate documents", doc.Root[DimensionAccount], len(docs.certs))
 	}
@@ -168,19 +168,72 @@ func TestScheduledCheckLivePersonDown(t *testing.T) {
 	}
 }
 
-func TestScheduledCheckWithoutTargetsFails(t *testing.T) {
-	env := testenv.New(t)
-	before := env.Sim.Counts()
-	_, fnErr, docs, _ := run(t, env, map[string]any{})
-	if !strings.Contains(fnErr, "no health-check targets") {
-		t.Fatalf("function error %q, want one about missing targets", fnErr)
+// TestScheduledCheckWithoutTargets is the default deploy (HEALTHCHECK_TARGETS empty,
+// schedule input {}): the run checks every enabled mapping LivePerson lists, in one
+// mapping call. A list LivePerson does not serve or refuses leaves the expiry watch
+// alone, with one log line and HealthCheckFailed 0; LivePerson being down is a failure.
+func TestScheduledCheckWithoutTargets(t *testing.T) {
+	cases := []struct {
+		name         string
+		fault        *lpsim.Fault
+		wantMappings int // mapping-check calls
+		wantFailed   float64
+		wantSkipped  bool
+		wantCounts   bool // MappingsConfigured/MappingsMissing written
+	}{
+		{name: "enabled mappings listed", wantMappings: 1, wantCounts: true},
+		{name: "list refused", fault: &lpsim.Fault{Op: "mtlsconfig", Status: 403, Times: 5}, wantSkipped: true},
+		{name: "list not served", fault: &lpsim.Fault{Op: "mtlsconfig", Status: 404, Times: 5}, wantSkipped: true},
+		{name: "LivePerson down", fault: &lpsim.Fault{Op: "mtlsconfig", Status: 503, Times: 5}, wantFailed: 1},
 	}
-	// No mapping call; the expiry watch does not depend on the targets and still runs.
-	if n := env.Sim.Counts(); n.Mappings != before.Mappings || n.CertificateLists != before.CertificateLists+1 {
-		t.Fatalf("calls %+v", n)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := testenv.New(t)
+			// A second enabled mapping, so "every listed mapping" is more than one.
+			other := env.Sim.TargetURL("/also/mapped")
+			env.Sim.AddMapping(testenv.ServiceName, other)
+			if c.fault != nil {
+				env.Sim.Inject(*c.fault)
+			}
+			before := env.Sim.Counts()
+			payload, fnErr, docs, logs := run(t, env, map[string]any{}, "AWS_LAMBDA_FUNCTION_NAME=stack-a-mapping")
+			if fnErr != "" {
+				t.Fatalf("function error: %s", fnErr)
+			}
+			n := env.Sim.Counts()
+			if n.Mappings-before.Mappings != c.wantMappings || n.CertificateLists-before.CertificateLists != 1 {
+				t.Fatalf("%d mapping calls, %d certificate lists; want %d and 1",
+					n.Mappings-before.Mappings, n.CertificateLists-before.CertificateLists, c.wantMappings)
+			}
+			want := map[string]float64{MetricFailed: c.wantFailed, MetricExpiringSoon: 0, MetricUnavailable: 0, MetricExpiryUnknown: 0}
+			if c.wantCounts {
+				want[MetricConfigured], want[MetricMissing] = 2, 0
+			}
+			docs.account.check(t, "lpmtls", [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}, want)
+			if docs.account.Root[DimensionFunction] != "stack-a-mapping" {
+				t.Fatalf("FunctionName %v", docs.account.Root[DimensionFunction])
+			}
+			var sum Summary
+			if err := json.Unmarshal(payload, &sum); err != nil {
+				t.Fatal(err)
+			}
+			if sum.Source != SourceListed || (sum.Skipped != "") != c.wantSkipped || sum.Failed != (c.wantFailed == 1) {
+				t.Fatalf("summary %s", payload)
+			}
+			if c.wantCounts {
+				got := map[string]bool{}
+				for _, r := range sum.Results {
+					got[r.URL] = r.Configured
+				}
+				if sum.Checked != 2 || !got[env.MappedURL] || !got[other] {
+					t.Fatalf("results %+v", sum.Results)
+				}
+			}
+			if skips := strings.Count(logs, "mapping health check skipped"); skips != map[bool]int{true: 1}[c.wantSkipped] {
+				t.Fatalf("%d skip lines:\n%s", skips, logs)
+			}
+		})
 	}
-	docs.account.check(t, "lpmtls", [][]string{{DimensionAccount}, {}},
-		map[string]float64{MetricFailed: 1, MetricExpiringSoon: 0, MetricUnavailable: 0})
 }
 
 // TestScheduledRunWatchesCertificateExpiry: the simulator holds a certificate 10 days
@@ -206,8 +259,8 @@ func TestScheduledRunWatchesCertificateExpiry(t *testing.T) {
 	if n := env.Sim.Counts().CertificateLists - before.CertificateLists; n != 1 {
 		t.Fatalf("%d certificate lists, want 1", n)
 	}
-	docs.account.check(t, "lpmtls", [][]string{{DimensionAccount}, {}}, map[string]float64{
-		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 1, MetricUnavailable: 1})
+	docs.account.check(t, "lpmtls", [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}, map[string]float64{
+		MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0, MetricExpiringSoon: 1, MetricUnavailable: 1, MetricExpiryUnknown: 0})
 	if docs.account.Root[DimensionAccount] != acct {
 		t.Fatalf("AccountId %v", docs.account.Root[DimensionAccount])
 	}
@@ -268,7 +321,7 @@ func TestScheduledRunWarningWindow(t *testing.T) {
 	if n := env.Sim.Counts().CertificateLists - before.CertificateLists; n != 0 || len(docs.certs) != 0 {
 		t.Fatalf("watch off: %d lists, %d certificate documents", n, len(docs.certs))
 	}
-	docs.account.check(t, "lpmtls", [][]string{{DimensionAccount}, {}},
+	docs.account.check(t, "lpmtls", [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}},
 		map[string]float64{MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0})
 
 	out := testenv.StartFailing(t, testenv.Build(t, "mapping"), env.FunctionEnv("CERT_EXPIRY_WARNING_DAYS=thirty"))

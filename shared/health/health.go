@@ -1,13 +1,15 @@
 // Package health runs the scheduled check: one batched LivePerson mapping call for the
-// configured (or scheduled) targets and, beside it, one certificate list for the expiry
-// watch; one log line per target and per certificate, and CloudWatch Embedded Metric
-// Format documents that the alarms watch.
+// scheduled or configured targets (else every enabled mapping LivePerson lists for the
+// account) and, beside it, one certificate list for the expiry watch; one log line per
+// target and per certificate, and CloudWatch Embedded Metric Format documents that the
+// alarms watch.
 package health
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,16 +25,25 @@ import (
 	"github.com/lpmtls/lpmtls/shared/certificates"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/mapping"
+	"github.com/lpmtls/lpmtls/shared/metrics"
 	"github.com/lpmtls/lpmtls/shared/obs"
 )
 
-// Metric names and the dimension, spelt once for the code, tests and template.
+// Metric names and the dimensions, spelt once for the code, tests and template.
 const (
-	MetricConfigured = "MappingsConfigured"
-	MetricMissing    = "MappingsMissing"
-	MetricFailed     = "HealthCheckFailed"
-	DimensionAccount = "AccountId"
-	DefaultNamespace = "lpmtls"
+	MetricConfigured  = "MappingsConfigured"
+	MetricMissing     = "MappingsMissing"
+	MetricFailed      = "HealthCheckFailed"
+	DimensionAccount  = "AccountId"
+	DimensionFunction = metrics.DimensionFunction
+	DefaultNamespace  = "lpmtls"
+)
+
+// Where a run's targets came from (Summary.Source and the log lines).
+const (
+	SourceInput      = "schedule input"
+	SourceConfigured = "HEALTHCHECK_TARGETS"
+	SourceListed     = "LivePerson mapping objects"
 )
 
 // emitMargin is kept back from the invocation deadline so that a LivePerson call cut by
@@ -45,9 +56,22 @@ type MappingChecker interface {
 	Check(ctx context.Context, siteID string, pairs []lp.Mapping) (*mapping.Result, error)
 }
 
+// MappingLister lists the account's enabled mappings as pairs, and the serviceIds it
+// could not name; *mapping.Objects satisfies it.
+type MappingLister interface {
+	Enabled(ctx context.Context) (pairs []lp.Mapping, unnamed []string, err error)
+}
+
 // Checker runs a health check per scheduled invocation.
 type Checker struct {
 	Mapping MappingChecker
+	// Listed names the targets when neither the schedule's input nor Targets do: every
+	// enabled mapping object LivePerson lists for the account, so a default deploy checks
+	// what the brand has set up. nil makes a run without targets a configuration error.
+	Listed MappingLister
+	// FunctionName is a dimension of every metric (AWS_LAMBDA_FUNCTION_NAME): unique per
+	// stack, so two stacks in one account and region never share a series or an alarm.
+	FunctionName string
 	// Certificates, when set, lists the account's certificates on every run, beside the
 	// mapping check (the expiry watch); nil turns the watch off.
 	Certificates CertificateLister
@@ -83,7 +107,13 @@ type ErrorInfo struct {
 // LivePerson gave no answer. Certificates is the expiry watch's part, absent when the
 // watch is off; it fails on its own.
 type Summary struct {
-	AccountID    string              `json:"accountId"`
+	AccountID string `json:"accountId"`
+	// Source says where the targets came from (SourceInput, SourceConfigured, SourceListed).
+	Source string `json:"source,omitempty"`
+	// Skipped says why the mapping check did not run although nothing failed: LivePerson
+	// lists no enabled mapping for the account, or does not let these credentials read
+	// the list. The expiry watch runs alone then.
+	Skipped      string              `json:"skipped,omitempty"`
 	Checked      int                 `json:"checked"`
 	Configured   int                 `json:"configured"`
 	Missing      int                 `json:"missing"`
@@ -101,10 +131,14 @@ type Summary struct {
 // Failed=true (or Certificates.Failed) and no error: the HealthCheckFailed metric is the
 // signal, the next scheduled run is the retry, and an invocation error would only make
 // Lambda's asynchronous retries ask a struggling, rate-limited gateway twice more.
-// Errors are returned only when the mapping check cannot mean anything (no targets,
-// invalid input or targets): retrying would not help, and the function's Errors metric
-// and failure destination should show a misconfiguration; the certificate list still
-// runs then. The metric documents are written in every case.
+// Errors are returned only when the mapping check cannot mean anything (no targets and
+// no Listed, invalid input or targets): retrying would not help, and the function's
+// Errors metric and failure destination should show a misconfiguration; the certificate
+// list still runs then. The metric documents are written in every case.
+//
+// Without targets the run checks the mappings LivePerson lists (Listed). A list that is
+// not served or refused to these credentials is no failure of LivePerson: the mapping
+// check is skipped with one log line and HealthCheckFailed stays 0.
 func (c *Checker) Handle(ctx context.Context, input json.RawMessage) (any, error) {
 	log := obs.Logger(ctx, c.logger())
 	targets, source, terr := c.targets(input)
@@ -119,15 +153,20 @@ func (c *Checker) Handle(ctx context.Context, input json.RawMessage) (any, error
 		g          errgroup.Group // no shared context: one call failing must not cancel the other
 		res        *mapping.Result
 		merr       error
+		skip       *skipped
 		certs      *certificates.Result
 		cerr       error
-		sum        = Summary{Checked: len(targets), Results: []mapping.Item{}}
 		now        = c.now()
 		warnWindow = c.warningDays()
 	)
 	if terr == nil {
 		g.Go(func() error {
-			res, merr = c.Mapping.Check(checkCtx, "", targets)
+			if source == SourceListed {
+				if targets, skip, merr = c.listTargets(checkCtx, log); merr != nil || skip != nil {
+					return nil
+				}
+			}
+			res, merr = c.check(checkCtx, targets)
 			return nil
 		})
 	}
@@ -138,6 +177,7 @@ func (c *Checker) Handle(ctx context.Context, input json.RawMessage) (any, error
 		})
 	}
 	_ = g.Wait() // the goroutines report through merr and cerr
+	sum := Summary{Source: source, Checked: len(targets), Results: []mapping.Item{}}
 
 	switch {
 	case terr != nil:
@@ -149,6 +189,14 @@ func (c *Checker) Handle(ctx context.Context, input json.RawMessage) (any, error
 		sum.Failed, sum.Error = true, &ErrorInfo{Code: ae.Code, Message: ae.Message}
 		log.Error("mapping health check failed: LivePerson could not be asked",
 			"targets", len(targets), "source", source, "code", ae.Code, "error", merr.Error())
+	case skip != nil:
+		sum.Skipped = skip.reason
+		alone := "; the certificate expiry watch runs alone"
+		if c.Certificates == nil {
+			alone = "; the certificate expiry watch is off, so the run checks nothing"
+		}
+		log.Log(ctx, skip.level, "mapping health check skipped: "+skip.reason+alone,
+			append([]any{"source", source}, skip.attrs...)...)
 	default:
 		sum.AccountID, sum.Results = res.AccountID, res.Mappings
 		for _, it := range res.Mappings {
@@ -177,8 +225,8 @@ func (c *Checker) Handle(ctx context.Context, input json.RawMessage) (any, error
 			if sum.AccountID == "" {
 				sum.AccountID = certs.AccountID
 			}
-			sum.Certificates = assessCertificates(certs.Certificates, now, warnWindow)
-			c.logCertificates(ctx, log, certs.AccountID, certs.Certificates, sum.Certificates)
+			sum.Certificates = assessCertificates(certs, now, warnWindow)
+			c.logCertificates(ctx, log, certs, sum.Certificates)
 		}
 	}
 	if sum.AccountID == "" && c.AccountID != nil {
@@ -211,14 +259,19 @@ func (c *Checker) Document(s Summary) EMF { return c.document(s, c.now()) }
 
 func (c *Checker) document(s Summary, now time.Time) EMF {
 	d := c.baseDocument(now, "mapping health metrics")
-	d.DimensionSets = [][]string{{}}
+	d.DimensionSets = [][]string{{DimensionFunction}}
 	d.Properties["checked"] = s.Checked
+	if s.Source != "" {
+		d.Properties["source"] = s.Source
+	}
 	if s.AccountID != "" {
 		d.Dimensions[DimensionAccount] = s.AccountID
-		d.DimensionSets = [][]string{{DimensionAccount}, {}}
+		d.DimensionSets = [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}}
 	}
 	failed := s.Failed
-	if !s.Failed {
+	if s.Skipped != "" {
+		d.Properties["skipped"] = s.Skipped
+	} else if !s.Failed {
 		d.Metrics = append(d.Metrics,
 			Metric{Name: MetricConfigured, Unit: "Count", Value: float64(s.Configured)},
 			Metric{Name: MetricMissing, Unit: "Count", Value: float64(s.Missing)})
@@ -235,9 +288,9 @@ func (c *Checker) document(s Summary, now time.Time) EMF {
 		} else {
 			d.Metrics = append(d.Metrics,
 				Metric{Name: MetricExpiringSoon, Unit: "Count", Value: float64(cs.ExpiringSoon)},
-				Metric{Name: MetricUnavailable, Unit: "Count", Value: float64(cs.Unavailable)})
+				Metric{Name: MetricUnavailable, Unit: "Count", Value: float64(cs.Unavailable)},
+				Metric{Name: MetricExpiryUnknown, Unit: "Count", Value: float64(cs.ExpiryUnknown)})
 			d.Properties["certificates"] = cs.Listed
-			d.Properties["certificatesExpiryUnknown"] = cs.ExpiryUnknown
 		}
 	}
 	value := 0.0
@@ -255,7 +308,7 @@ func (c *Checker) baseDocument(now time.Time, message string) EMF {
 	return EMF{
 		Namespace:  c.namespace(),
 		Timestamp:  now,
-		Dimensions: map[string]string{},
+		Dimensions: map[string]string{DimensionFunction: c.FunctionName},
 		Properties: map[string]any{
 			"level":     c.metricLevel(),
 			"timestamp": now.UTC().Format(time.RFC3339Nano),
@@ -295,9 +348,12 @@ func (c *Checker) targets(input json.RawMessage) ([]lp.Mapping, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	source := "schedule input"
+	source := SourceInput
 	if !given {
-		pairs, source = c.Targets, "HEALTHCHECK_TARGETS"
+		pairs, source = c.Targets, SourceConfigured
+		if len(pairs) == 0 && c.Listed != nil {
+			return nil, SourceListed, nil
+		}
 		if len(pairs) == 0 {
 			return nil, "", apierr.Input(http.StatusBadRequest, apierr.CodeInvalidRequest,
 				"no health-check targets: set HEALTHCHECK_TARGETS or give the schedule an input "+
@@ -310,6 +366,77 @@ func (c *Checker) targets(input json.RawMessage) ([]lp.Mapping, string, error) {
 		return nil, "", ae
 	}
 	return pairs, source, nil
+}
+
+// skipped is why a run's mapping check did not run although nothing failed.
+type skipped struct {
+	reason string
+	level  slog.Level
+	attrs  []any
+}
+
+// listTargets reads the enabled mappings LivePerson lists. An error means LivePerson could
+// not be asked; a list it does not serve or refuses to these credentials, or one with
+// nothing to check, is a skip.
+func (c *Checker) listTargets(ctx context.Context, log *slog.Logger) ([]lp.Mapping, *skipped, error) {
+	pairs, unnamed, err := c.Listed.Enabled(ctx)
+	if err != nil {
+		var le *lp.Error
+		if errors.As(err, &le) && listRefused(le) {
+			return nil, &skipped{reason: "the account's mapping objects cannot be read", level: slog.LevelWarn,
+				attrs: []any{"status", le.Status, "code", apierr.From(err).Code, "error", err.Error()}}, nil
+		}
+		return nil, nil, err
+	}
+	var valid []lp.Mapping
+	invalid := 0
+	for _, p := range pairs {
+		if mapping.ValidatePairs([]lp.Mapping{p}) != nil {
+			invalid++
+			continue
+		}
+		valid = append(valid, p)
+	}
+	if len(unnamed) > 0 || invalid > 0 {
+		// The check asks by service name and takes https URLs only.
+		log.Warn("mapping objects left out of the health check", "unknownServiceIds", unnamed,
+			"notHTTPS", invalid, "hint", "LP_SERVICE_IDS names the serviceIds")
+	}
+	if len(valid) == 0 {
+		return nil, &skipped{reason: "LivePerson lists no enabled mapping object to check", level: slog.LevelInfo,
+			attrs: []any{"listed", len(pairs) + len(unnamed)}}, nil
+	}
+	return valid, nil, nil
+}
+
+// listRefused: LivePerson answered the list call, but does not serve it here (404, 405,
+// 501) or does not let these credentials read it (403, after the session's fresh login).
+// LivePerson itself could be asked, so the run is no failure.
+func listRefused(e *lp.Error) bool {
+	switch e.Status {
+	case http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+		return e.Op == lp.OpMappingObjects
+	}
+	return false
+}
+
+// check asks about targets in batches of mapping.MaxPairs: one call for any list a
+// schedule or HEALTHCHECK_TARGETS can hold, and as many as a long LivePerson list needs.
+func (c *Checker) check(ctx context.Context, targets []lp.Mapping) (*mapping.Result, error) {
+	var all *mapping.Result
+	for start := 0; start < len(targets); start += mapping.MaxPairs {
+		r, err := c.Mapping.Check(ctx, "", targets[start:min(start+mapping.MaxPairs, len(targets))])
+		if err != nil {
+			return nil, err
+		}
+		if all == nil {
+			all = r
+			continue
+		}
+		all.Mappings = append(all.Mappings, r.Mappings...)
+		all.AllConfigured = all.AllConfigured && r.AllConfigured
+	}
+	return all, nil
 }
 
 // ParseInput reads a scheduled invocation's payload. given is false when the payload

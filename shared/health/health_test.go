@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +119,17 @@ func (f *fakeMapping) Check(_ context.Context, siteID string, pairs []lp.Mapping
 	return res, nil
 }
 
+// fakeLister stands for LivePerson's mapping-object list.
+type fakeLister struct {
+	pairs   []lp.Mapping
+	unnamed []string
+	err     error
+}
+
+func (f *fakeLister) Enabled(context.Context) ([]lp.Mapping, []string, error) {
+	return f.pairs, f.unnamed, f.err
+}
+
 var (
 	good    = lp.Mapping{ServiceName: "WEBHOOKS", URL: "https://good.example/in"}
 	missing = lp.Mapping{ServiceName: "WEBHOOKS", URL: "https://missing.example/in"}
@@ -124,9 +138,17 @@ var (
 func TestHandle(t *testing.T) {
 	at := time.Date(2026, 11, 24, 12, 5, 0, 0, time.UTC)
 	lpDown := &lp.Error{Kind: lp.KindGateway, Op: "mapping", Status: 503, Message: "mapping check answered HTTP 503"}
+	listErr := func(status int, kind lp.Kind) error {
+		return &lp.Error{Kind: kind, Op: lp.OpMappingObjects, Status: status, Message: "mapping object list answered " + http.StatusText(status)}
+	}
+	many := make([]lp.Mapping, 150)
+	for i := range many {
+		many[i] = lp.Mapping{ServiceName: "WEBHOOKS", URL: fmt.Sprintf("https://m%d.example/", i)}
+	}
 	cases := []struct {
 		name       string
 		configured []lp.Mapping
+		listed     *fakeLister
 		input      string
 		lpErr      error
 		account    string // what Checker.AccountID knows from the credentials
@@ -139,49 +161,111 @@ func TestHandle(t *testing.T) {
 	}{
 		{
 			name: "configured targets, one missing", configured: []lp.Mapping{good, missing}, input: `{}`, wantCalls: 1,
-			wantSum:    Summary{AccountID: "90412233", Checked: 2, Configured: 1, Missing: 1},
-			wantDims:   [][]string{{DimensionAccount}, {}},
+			listed:     &fakeLister{pairs: []lp.Mapping{good}},
+			wantSum:    Summary{AccountID: "90412233", Source: SourceConfigured, Checked: 2, Configured: 1, Missing: 1},
+			wantDims:   [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}},
 			wantValues: map[string]float64{MetricConfigured: 1, MetricMissing: 1, MetricFailed: 0},
 		},
 		{
 			name: "schedule input overrides", configured: []lp.Mapping{missing}, input: `{"targets":[{"serviceName":"WEBHOOKS","url":"https://good.example/in"}]}`, wantCalls: 1,
-			wantSum:    Summary{AccountID: "90412233", Checked: 1, Configured: 1},
-			wantDims:   [][]string{{DimensionAccount}, {}},
+			wantSum:    Summary{AccountID: "90412233", Source: SourceInput, Checked: 1, Configured: 1},
+			wantDims:   [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}},
 			wantValues: map[string]float64{MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0},
 		},
 		{
 			name: "liveperson down", configured: []lp.Mapping{good, missing}, input: `{}`, lpErr: lpDown, wantCalls: 1,
-			wantSum:    Summary{Checked: 2, Failed: true, Error: &ErrorInfo{Code: "gateway_error"}},
-			wantDims:   [][]string{{}},
+			wantSum:    Summary{Source: SourceConfigured, Checked: 2, Failed: true, Error: &ErrorInfo{Code: "gateway_error"}},
+			wantDims:   [][]string{{DimensionFunction}},
 			wantValues: map[string]float64{MetricFailed: 1},
 			absent:     []string{MetricConfigured, MetricMissing, DimensionAccount},
 		},
 		{
 			name: "liveperson down, account known from the credentials", configured: []lp.Mapping{good}, input: `{}`, lpErr: lpDown,
 			account: "90412233", wantCalls: 1,
-			wantSum:    Summary{AccountID: "90412233", Checked: 1, Failed: true, Error: &ErrorInfo{Code: "gateway_error"}},
-			wantDims:   [][]string{{DimensionAccount}, {}},
+			wantSum:    Summary{AccountID: "90412233", Source: SourceConfigured, Checked: 1, Failed: true, Error: &ErrorInfo{Code: "gateway_error"}},
+			wantDims:   [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}},
 			wantValues: map[string]float64{MetricFailed: 1},
 			absent:     []string{MetricConfigured, MetricMissing},
 		},
 		{
 			name: "deadline", configured: []lp.Mapping{good}, input: `{}`, lpErr: context.DeadlineExceeded, wantCalls: 1,
-			wantSum:    Summary{Checked: 1, Failed: true, Error: &ErrorInfo{Code: "timeout"}},
-			wantDims:   [][]string{{}},
+			wantSum:    Summary{Source: SourceConfigured, Checked: 1, Failed: true, Error: &ErrorInfo{Code: "timeout"}},
+			wantDims:   [][]string{{DimensionFunction}},
 			wantValues: map[string]float64{MetricFailed: 1},
 		},
 		{
 			name: "no targets anywhere", input: `{}`, wantErr: "no health-check targets",
-			wantDims: [][]string{{}}, wantValues: map[string]float64{MetricFailed: 1}, absent: []string{MetricMissing},
+			wantDims: [][]string{{DimensionFunction}}, wantValues: map[string]float64{MetricFailed: 1}, absent: []string{MetricMissing},
+		},
+		{
+			name: "no targets: LivePerson's enabled mappings", input: `{}`, wantCalls: 1,
+			listed:     &fakeLister{pairs: []lp.Mapping{good, missing}},
+			wantSum:    Summary{AccountID: "90412233", Source: SourceListed, Checked: 2, Configured: 1, Missing: 1},
+			wantDims:   [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}},
+			wantValues: map[string]float64{MetricConfigured: 1, MetricMissing: 1, MetricFailed: 0},
+		},
+		{
+			name: "listed: unnamed serviceIds and non-https URLs left out", input: `{}`, wantCalls: 1,
+			listed:     &fakeLister{pairs: []lp.Mapping{{ServiceName: "WEBHOOKS", URL: "http://plain.example/"}, good}, unnamed: []string{"9"}},
+			wantSum:    Summary{AccountID: "90412233", Source: SourceListed, Checked: 1, Configured: 1},
+			wantDims:   [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}},
+			wantValues: map[string]float64{MetricConfigured: 1, MetricMissing: 0, MetricFailed: 0},
+		},
+		{
+			name: "listed: more than one call holds", input: `{}`, wantCalls: 2,
+			listed:     &fakeLister{pairs: many},
+			wantSum:    Summary{AccountID: "90412233", Source: SourceListed, Checked: 150, Missing: 150},
+			wantDims:   [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}},
+			wantValues: map[string]float64{MetricConfigured: 0, MetricMissing: 150, MetricFailed: 0},
+		},
+		{
+			name: "listed: none enabled", input: `{}`, account: "90412233",
+			listed: &fakeLister{},
+			wantSum: Summary{AccountID: "90412233", Source: SourceListed,
+				Skipped: "LivePerson lists no enabled mapping object to check"},
+			wantDims:   [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}},
+			wantValues: map[string]float64{MetricFailed: 0},
+			absent:     []string{MetricConfigured, MetricMissing},
+		},
+		{
+			name: "listed: refused (403)", input: `{}`, account: "90412233",
+			listed:     &fakeLister{err: listErr(403, lp.KindAuth)},
+			wantSum:    Summary{AccountID: "90412233", Source: SourceListed, Skipped: "the account's mapping objects cannot be read"},
+			wantDims:   [][]string{{DimensionFunction, DimensionAccount}, {DimensionFunction}},
+			wantValues: map[string]float64{MetricFailed: 0},
+			absent:     []string{MetricConfigured, MetricMissing},
+		},
+		{
+			name: "listed: not served (404)", input: `{}`,
+			listed:     &fakeLister{err: listErr(404, lp.KindBadRequest)},
+			wantSum:    Summary{Source: SourceListed, Skipped: "the account's mapping objects cannot be read"},
+			wantDims:   [][]string{{DimensionFunction}},
+			wantValues: map[string]float64{MetricFailed: 0},
+			absent:     []string{MetricConfigured, MetricMissing},
+		},
+		{
+			name: "listed: LivePerson down", input: `{}`,
+			listed:     &fakeLister{err: listErr(503, lp.KindGateway)},
+			wantSum:    Summary{Source: SourceListed, Failed: true, Error: &ErrorInfo{Code: "gateway_error"}},
+			wantDims:   [][]string{{DimensionFunction}},
+			wantValues: map[string]float64{MetricFailed: 1},
+			absent:     []string{MetricConfigured, MetricMissing},
+		},
+		{
+			name: "listed: login refused", input: `{}`,
+			listed:     &fakeLister{err: &lp.Error{Kind: lp.KindAuth, Op: "login", Status: 403, Message: "login refused"}},
+			wantSum:    Summary{Source: SourceListed, Failed: true, Error: &ErrorInfo{Code: "liveperson_auth_failed"}},
+			wantDims:   [][]string{{DimensionFunction}},
+			wantValues: map[string]float64{MetricFailed: 1},
 		},
 		{
 			name: "invalid configured target", configured: []lp.Mapping{{ServiceName: "S", URL: "http://x.example/"}}, input: `{}`,
 			wantErr:  `HEALTHCHECK_TARGETS: invalid health-check targets: target 1 (serviceName "S", url "http://x.example/")`,
-			wantDims: [][]string{{}}, wantValues: map[string]float64{MetricFailed: 1},
+			wantDims: [][]string{{DimensionFunction}}, wantValues: map[string]float64{MetricFailed: 1},
 		},
 		{
 			name: "invalid input", configured: []lp.Mapping{good}, input: `{"targets":[]}`, wantErr: "targets",
-			wantDims: [][]string{{}}, wantValues: map[string]float64{MetricFailed: 1},
+			wantDims: [][]string{{DimensionFunction}}, wantValues: map[string]float64{MetricFailed: 1},
 		},
 	}
 	for _, c := range cases {
@@ -190,7 +274,10 @@ func TestHandle(t *testing.T) {
 			var out, logs bytes.Buffer
 			ch := &Checker{Mapping: fake, Targets: c.configured, Namespace: "brand-lpmtls", Out: &out,
 				Logger: obs.NewLogger(&logs, slog.LevelInfo), Now: func() time.Time { return at },
-				AccountID: func() string { return c.account }}
+				AccountID: func() string { return c.account }, FunctionName: "stack-a-mapping"}
+			if c.listed != nil {
+				ch.Listed = c.listed
+			}
 			got, err := ch.Handle(context.Background(), json.RawMessage(c.input))
 			if len(fake.calls) != c.wantCalls {
 				t.Fatalf("%d mapping calls, want %d", len(fake.calls), c.wantCalls)
@@ -232,8 +319,8 @@ func TestHandle(t *testing.T) {
 			if cw.Namespace != "brand-lpmtls" || d.AWS.Timestamp != at.UnixMilli() {
 				t.Fatalf("metadata %+v", d.AWS)
 			}
-			if !reflect.DeepEqual(cw.Dimensions, c.wantDims) {
-				t.Fatalf("dimensions %v, want %v", cw.Dimensions, c.wantDims)
+			if !reflect.DeepEqual(cw.Dimensions, c.wantDims) || d.Root[DimensionFunction] != "stack-a-mapping" {
+				t.Fatalf("dimensions %v (FunctionName %v), want %v", cw.Dimensions, d.Root[DimensionFunction], c.wantDims)
 			}
 			names := map[string]bool{}
 			for _, m := range cw.Metrics {
@@ -258,8 +345,13 @@ func TestHandle(t *testing.T) {
 			if c.wantSum.AccountID != "" && d.Root[DimensionAccount] != c.wantSum.AccountID {
 				t.Fatalf("AccountId %v", d.Root[DimensionAccount])
 			}
-			if !c.wantSum.Failed && c.wantErr == "" {
-				checkTargetLogs(t, logs.String(), fake.calls[0], fake.ok)
+			if c.wantSum.Skipped != "" {
+				// One line says the mapping check was skipped and why.
+				if n := strings.Count(logs.String(), "mapping health check skipped: "+c.wantSum.Skipped); n != 1 {
+					t.Fatalf("%d skip lines in:\n%s", n, logs.String())
+				}
+			} else if !c.wantSum.Failed && c.wantErr == "" {
+				checkTargetLogs(t, logs.String(), slices.Concat(fake.calls...), fake.ok)
 			}
 		})
 	}

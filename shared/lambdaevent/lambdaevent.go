@@ -1,5 +1,5 @@
 // Package lambdaevent tells apart the events one function receives (API Gateway HTTP
-// API, SQS, schedules) by their published shapes, so one binary can serve several
+// API, SQS, schedules, CloudFormation custom resources) by their published shapes, so one binary can serve several
 // sources without a flag saying which.
 package lambdaevent
 
@@ -17,6 +17,9 @@ const (
 	// Schedule is anything else that is a JSON object: EventBridge Scheduler passes the
 	// schedule's input verbatim, and EventBridge rules send "Scheduled Event" documents.
 	Schedule
+	// CustomResource is a CloudFormation custom resource request (RequestType,
+	// ResponseURL and StackId, as CloudFormation spells them).
+	CustomResource
 )
 
 func (k Kind) String() string {
@@ -27,6 +30,8 @@ func (k Kind) String() string {
 		return "sqs"
 	case Schedule:
 		return "schedule"
+	case CustomResource:
+		return "custom resource"
 	}
 	return "unknown"
 }
@@ -62,5 +67,18 @@ func Detect(payload []byte) Kind {
 	if _, ok := top["httpMethod"]; ok {
 		return Unknown
 	}
+	if isCustomResource(top) {
+		return CustomResource
+	}
 	return Schedule
+}
+
+// isCustomResource: CloudFormation sends all three; a schedule's input has no reason to.
+func isCustomResource(top map[string]json.RawMessage) bool {
+	for _, k := range []string{"RequestType", "ResponseURL", "StackId"} {
+		if _, ok := top[k]; !ok {
+			return false
+		}
+	}
+	return true
 }

@@ -21,6 +21,8 @@ func TestDetect(t *testing.T) {
 		{"schedule input with RequestContext", `{"RequestContext":{"http":{"method":"GET"}}}`, Schedule},
 		{"empty Records", `{"Records":[]}`, Unknown},
 		{"null", `null`, Unknown},
+		{"custom resource delete", `{"RequestType":"Delete","ResponseURL":"https://s3.example/x","StackId":"arn:aws:cloudformation:us-east-1:1:stack/s/1","RequestId":"r","ResourceType":"Custom::CacheCleanup","LogicalResourceId":"CacheCleanup","PhysicalResourceId":"p","ResourceProperties":{"ServiceToken":"arn"}}`, CustomResource},
+		{"schedule input naming only RequestType", `{"RequestType":"Delete"}`, Schedule},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/events"
 )
 
@@ -15,6 +16,8 @@ type Router struct {
 	HTTP     func(context.Context, *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse
 	SQS      func(context.Context, *events.SQSEvent) (events.SQSEventResponse, error)
 	Schedule func(context.Context, json.RawMessage) (any, error)
+	// CustomResource must answer CloudFormation at the request's ResponseURL itself.
+	CustomResource func(context.Context, *cfn.Event) (any, error)
 }
 
 // Invoke implements lambda.Handler.
@@ -37,6 +40,16 @@ func (r Router) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 			return nil, err
 		}
 		return json.Marshal(resp)
+	case kind == CustomResource && r.CustomResource != nil:
+		var e cfn.Event
+		if err := json.Unmarshal(payload, &e); err != nil {
+			return nil, fmt.Errorf("%s: malformed custom resource event: %w", r.Name, err)
+		}
+		out, err := r.CustomResource(ctx, &e)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(out)
 	case kind == Schedule && r.Schedule != nil:
 		out, err := r.Schedule(ctx, payload)
 		if err != nil {

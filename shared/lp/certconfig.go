@@ -351,10 +351,13 @@ func ifMatch(revision string) http.Header {
 	return http.Header{"If-Match": {revision}}
 }
 
+// OpMappingObjects is the Op of a failed ListMappingObjects.
+const OpMappingObjects = "mapping objects"
+
 // ListMappingObjects returns the account's mapping objects (deleted ones left out) and
 // the configuration's revision ("" when LivePerson sends none).
 func (c *Client) ListMappingObjects(ctx context.Context, auth Auth) ([]MappingObject, string, error) {
-	const op = "mapping objects"
+	const op = OpMappingObjects
 	if err := auth.check(op); err != nil {
 		return nil, "", err
 	}

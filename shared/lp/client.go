@@ -237,16 +237,18 @@ func (c *Client) call(ctx context.Context, a apiCall) (int, []byte, error) {
 }
 
 // transportError classifies a failure that produced no (complete) answer.
+// The message names the host and the cause (classify).
 func transportError(ctx context.Context, op string, err error) *Error {
-	var ne net.Error
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
-		(errors.As(err, &ne) && ne.Timeout()) {
-		return &Error{Kind: KindTimeout, Op: op, Message: "call cut short: " + causeText(err), Err: err}
+	cause, msg := classify(ctx, err)
+	kind := KindNetwork
+	if cause == CauseTimeout {
+		kind = KindTimeout
 	}
-	if k, ok := clientRefusal(err); ok {
+	if k, ok := clientRefusal(err); ok && cause != CauseTimeout {
+		// Not a transport failure at all: nothing left, so it carries no cause.
 		return &Error{Kind: k, Op: op, Message: "lpmtls's HTTP client refused to send the request: " + causeText(err), Err: err}
 	}
-	return &Error{Kind: KindNetwork, Op: op, Message: "connection failed: " + causeText(err), Err: err}
+	return &Error{Kind: kind, Op: op, Message: msg, Err: err, cause: cause}
 }
 
 // clientRefusal recognises a request that net/http refused before a byte of it left:

@@ -89,6 +89,8 @@ type Error struct {
 	Body   []byte
 	// Err is the underlying cause (network error, context error), if any.
 	Err error
+	// cause classifies a transport failure (CauseOf).
+	cause Cause
 }
 
 func (e *Error) Error() string {
@@ -101,6 +103,12 @@ func (e *Error) Error() string {
 	}
 	if e.Err != nil && e.Message == "" {
 		s += ": " + e.Err.Error()
+	}
+	// A failure wrapped in another (a CSDS lookup that failed on the network) keeps
+	// the inner one's reason: it is what says which host and why.
+	var inner *Error
+	if e.Message != "" && errors.As(e.Err, &inner) && inner.Message != "" {
+		s += ": " + inner.Message
 	}
 	return s
 }

@@ -44,6 +44,10 @@ type EMF struct {
 	Properties map[string]any
 }
 
+// DimensionFunction is in every dimension set of both functions: the function's name
+// is unique per stack, so two stacks in one account and region never share a series.
+const DimensionFunction = "FunctionName"
+
 // Limits from the EMF specification.
 const (
 	MaxMetrics       = 100

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lpmtls/lpmtls/shared/certificates"
 	"github.com/lpmtls/lpmtls/shared/lp"
 )
 
@@ -25,6 +26,10 @@ type Outcome struct {
 	NotDone []Step
 	// StateErr is a failure to write the state file (the changes themselves were made).
 	StateErr error
+	// Recorded names the SSM parameters written with a certificate's expiry;
+	// RecordErr is the first failure to write one (the changes themselves were made).
+	Recorded  []string
+	RecordErr error
 }
 
 // ApplyError is returned when a step failed: it says what was done and what was not.
@@ -66,6 +71,14 @@ type Applier struct {
 	StatePath string
 	Progress  Progress
 	Now       func() time.Time
+	// Records, when set, receive each certificate's expiry and fingerprint once
+	// LivePerson holds its p12, for the scheduled expiry watch.
+	Records RecordWriter
+}
+
+// RecordWriter stores certificate records; *certificates.Records satisfies it.
+type RecordWriter interface {
+	Put(ctx context.Context, account string, rec certificates.Record) (name string, written bool, err error)
 }
 
 // Apply runs the plan's steps in order, certificates first, and stops at the first
@@ -124,10 +137,44 @@ func (a *Applier) Apply(ctx context.Context, p *Plan, remote *State, local []*Lo
 			}
 		}
 	}
+	if a.Records != nil {
+		a.record(ctx, p, local, ids, o, now)
+	}
 	if o.Failed != nil {
 		return o, &ApplyError{Outcome: o}
 	}
 	return o, nil
+}
+
+// record writes the record of every certificate LivePerson now holds the local p12 of:
+// those uploaded or replaced by this run, and those the plan found unchanged. One whose
+// step failed or was not reached still holds another p12, and is left alone.
+func (a *Applier) record(ctx context.Context, p *Plan, local []*LocalCert, ids map[string]lp.CertificateID, o *Outcome, now func() time.Time) {
+	pending := map[string]bool{}
+	for _, s := range p.Steps {
+		if s.Local != nil {
+			pending[s.Certificate] = true
+		}
+	}
+	for _, s := range o.Done {
+		if s.Local != nil {
+			pending[s.Certificate] = false
+		}
+	}
+	for _, lc := range local {
+		id, ok := ids[lc.Spec.Name]
+		if !ok || pending[lc.Spec.Name] {
+			continue
+		}
+		name, written, err := a.Records.Put(ctx, p.AccountID, certificates.Record{ID: id, Name: lc.Spec.Name,
+			Fingerprint: lc.Fingerprint, NotAfter: lc.NotAfter().UTC(), RecordedAt: now().UTC()})
+		switch {
+		case err != nil && o.RecordErr == nil:
+			o.RecordErr = fmt.Errorf("certificate %s: %w", lc.Spec.Name, err)
+		case written:
+			o.Recorded = append(o.Recorded, name)
+		}
+	}
 }
 
 func (a *Applier) writeState() error {

@@ -6,7 +6,6 @@
 package mtlsconf
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -18,8 +17,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/lpmtls/lpmtls/shared/p12"
 )
@@ -89,22 +86,23 @@ func Load(path string) (*File, error) {
 	return Parse(path, raw)
 }
 
-// Parse decodes and validates file contents read from path.
+// Parse decodes and validates file contents read from path. Every problem is reported
+// at once, each with its line.
 func Parse(path string, raw []byte) (*File, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true) // a misspelt key must not silently drop a setting
-	var f File
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s is empty", path)
-		}
-		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	f, w, err := decodeFile(raw)
+	if errors.Is(err, errEmpty) {
+		return nil, fmt.Errorf("%s is empty", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s is not valid YAML: %w", path, err)
 	}
 	f.Path = path
-	if problems := f.validate(); len(problems) > 0 {
+	problems := append(w.problems, f.validate(w)...)
+	if len(problems) > 0 {
+		sortByLine(problems)
 		return nil, &FileError{Path: path, Problems: problems}
 	}
-	return &f, nil
+	return f, nil
 }
 
 // FileError lists every problem of a file.
@@ -117,51 +115,56 @@ func (e *FileError) Error() string {
 	return fmt.Sprintf("%s: %s", e.Path, strings.Join(e.Problems, "; "))
 }
 
-func (f *File) validate() []string {
+// validate checks the rules beyond the format; w gives the lines.
+func (f *File) validate(w *walker) []string {
 	var p []string
-	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
-	if f.Version != 1 {
-		add("version must be 1")
+	add := func(path, format string, args ...any) {
+		if !w.isBad(path) {
+			p = append(p, fmt.Sprintf("line %d: ", w.line(path))+fmt.Sprintf(format, args...))
+		}
 	}
-	if len(f.Certificates) == 0 && len(f.Mappings) == 0 {
-		add("declares no certificates and no mappings")
+	if f.Version != 1 {
+		add("version", "version must be 1")
+	}
+	if len(f.Certificates) == 0 && len(f.Mappings) == 0 && !w.isBad("certificates") && !w.isBad("mappings") {
+		add("certificates", "declares no certificates and no mappings")
 	}
 	names := map[string]bool{}
 	for i, c := range f.Certificates {
 		at := fmt.Sprintf("certificates[%d]", i)
 		switch {
 		case c.Name == "":
-			add("%s: name is required", at)
+			add(at+".name", "%s: name is required", at)
 		case !certNameRE.MatchString(c.Name):
-			add("%s: name %q must be 1-128 letters, digits, _ . - (starting with a letter or digit)", at, c.Name)
+			add(at+".name", "%s: name %q must be 1-128 letters, digits, _ . - (starting with a letter or digit)", at, c.Name)
 		case names[c.Name]:
-			add("%s: name %q is declared twice", at, c.Name)
+			add(at+".name", "%s: name %q is declared twice", at, c.Name)
 		}
 		names[c.Name] = true
 		if c.P12 == "" {
-			add("%s: p12 (the file's path) is required", at)
+			add(at+".p12", "%s: p12 (the file's path) is required", at)
 		}
 		switch {
 		case c.PasswordEnv == "":
-			add("%s: passwordEnv (the environment variable holding the p12 password) is required", at)
+			add(at+".passwordEnv", "%s: passwordEnv (the environment variable holding the p12 password) is required", at)
 		case !envNameRE.MatchString(c.PasswordEnv):
-			add("%s: passwordEnv must be an environment variable name, not a password", at)
+			add(at+".passwordEnv", "%s: passwordEnv must be an environment variable name, not a password", at)
 		}
 	}
 	keys := map[string]bool{}
 	for i, m := range f.Mappings {
 		at := fmt.Sprintf("mappings[%d]", i)
 		if !serviceRE.MatchString(m.Service) {
-			add("%s: service must be a service name such as WEBHOOKS or IDP", at)
+			add(at+".service", "%s: service must be a service name such as WEBHOOKS or IDP", at)
 		}
 		if u, err := url.Parse(m.URL); err != nil || u.Scheme != "https" || u.Host == "" {
-			add("%s: url must be an absolute https URL", at)
+			add(at+".url", "%s: url must be an absolute https URL", at)
 		}
 		if m.Certificate == "" {
-			add("%s: certificate is required", at)
+			add(at+".certificate", "%s: certificate is required", at)
 		}
 		if keys[m.Key()] {
-			add("%s: service %s and this url are mapped twice (LivePerson allows one certificate per service and url)", at, m.Service)
+			add(at, "%s: service %s and this url are mapped twice (LivePerson allows one certificate per service and url)", at, m.Service)
 		}
 		keys[m.Key()] = true
 	}

@@ -27,7 +27,7 @@ func FuzzParse(f *testing.F) {
 		if file.Version != 1 || (len(file.Certificates) == 0 && len(file.Mappings) == 0) {
 			t.Fatalf("accepted %q as %+v", raw, file)
 		}
-		if p := file.validate(); len(p) != 0 {
+		if p := file.validate(&walker{lines: map[string]int{}}); len(p) != 0 {
 			t.Fatalf("accepted %q with problems %v", raw, p)
 		}
 		names := map[string]bool{}

@@ -33,8 +33,8 @@ func TestParse(t *testing.T) {
 	tests := []struct{ name, body, want string }{
 		{"empty", "", "is empty"},
 		{"no version", "certificates:\n  - {name: a, p12: a.p12, passwordEnv: A}\n", "version must be 1"},
-		{"unknown key", ok + "extra: 1\n", "field extra not found"},
-		{"password key", "version: 1\ncertificates:\n  - {name: a, p12: a.p12, password: x}\n", "field password not found"},
+		{"unknown key", ok + "extra: 1\n", `line 4: top level: unknown key "extra" (the keys are version, accountId, certificates, mappings)`},
+		{"password key", "version: 1\ncertificates:\n  - {name: a, p12: a.p12, password: x}\n", `line 3: certificates[0]: unknown key "password"`},
 		{"password as env name", "version: 1\ncertificates:\n  - {name: a, p12: a.p12, passwordEnv: 'hunter 2!'}\n", "not a password"},
 		{"duplicate name", ok + "  - {name: a, p12: b.p12, passwordEnv: B}\n", "declared twice"},
 		{"bad name", "version: 1\ncertificates:\n  - {name: '-x', p12: a.p12, passwordEnv: A}\n", "must be 1-128"},
@@ -50,6 +50,53 @@ func TestParse(t *testing.T) {
 			_, err := Parse("mtls.yaml", []byte(tt.body))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestParseReportsEveryProblem: a file is checked whole against the documented format,
+// and every problem is named with its line, in the format's words (never a Go type).
+func TestParseReportsEveryProblem(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       []string // in this order
+	}{
+		{"typo in a key", "version: 1\ncertificates:\n  - name: a\n    p12: a.p12\n    pasword: A_PW\n",
+			[]string{`line 3: certificates[0]: passwordEnv (the environment variable holding the p12 password) is required`,
+				`line 5: certificates[0]: unknown key "pasword" (the keys are name, p12, passwordEnv); did you mean passwordEnv?`}},
+		{"certificates as a mapping", "version: 1\ncertificates: {}\n",
+			[]string{`line 2: certificates must be a list of certificates (- name: …, p12: …, passwordEnv: …), not a mapping (key: value)`}},
+		{"many at once", "version: two\naccountId: 90412233\ncertificates:\n  - name: a\n    p12: [x]\n    passwordEnv: A\n" +
+			"mappings:\n  - service: IDP\n    url: https://x.example/\n    certificate: a\n    validateUrl: yes please\n    sevice: IDP\n  - just a string\n",
+			[]string{`line 1: version must be a whole number, not "two"`,
+				`line 5: certificates[0].p12 must be a single value, not a list`,
+				`line 11: mappings[0].validateUrl must be true or false, not "yes please"`,
+				`line 12: mappings[0]: unknown key "sevice" (the keys are service, url, certificate, validateUrl); did you mean service?`,
+				`line 13: mappings[1] must be a mapping with the keys service, url, certificate, validateUrl, not "just a string"`}},
+		{"key twice", "version: 1\nversion: 1\ncertificates:\n  - {name: a, p12: a.p12, passwordEnv: A}\n",
+			[]string{`line 2: top level: version is given twice (first on line 1)`}},
+		{"a second document", "version: 1\ncertificates:\n  - {name: a, p12: a.p12, passwordEnv: A}\n---\nversion: 2\n",
+			[]string{`line 4: a second YAML document`}},
+		{"not a mapping at all", "- a\n- b\n", []string{`line 1: the file must be a mapping with the keys version, accountId, certificates, mappings, not a list`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("mtls.yaml", []byte(tt.body))
+			var fe *FileError
+			if !errors.As(err, &fe) {
+				t.Fatalf("err %v, want a FileError", err)
+			}
+			if len(fe.Problems) != len(tt.want) {
+				t.Fatalf("problems:\n%s\nwant %d", strings.Join(fe.Problems, "\n"), len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(fe.Problems[i], w) {
+					t.Errorf("problem %d: %q, want it to start %q", i, fe.Problems[i], w)
+				}
+			}
+			if strings.Contains(err.Error(), "mtlsconf.") || strings.Contains(err.Error(), "!!") || strings.Contains(err.Error(), "unmarshal") {
+				t.Errorf("Go's words in %v", err)
 			}
 		})
 	}

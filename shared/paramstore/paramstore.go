@@ -1,6 +1,6 @@
 // Package paramstore is the SSM Parameter Store tier of the token/domain cache: plain
 // get/put/delete by name, with AWS's "not found" and "already exists" turned into
-// values a cache can branch on.
+// values a cache can branch on, and the removal of a whole prefix at stack teardown.
 package paramstore
 
 import (
@@ -21,7 +21,12 @@ type API interface {
 	GetParameter(ctx context.Context, params *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 	PutParameter(ctx context.Context, params *ssm.PutParameterInput, optFns ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
 	DeleteParameter(ctx context.Context, params *ssm.DeleteParameterInput, optFns ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
+	GetParametersByPath(ctx context.Context, params *ssm.GetParametersByPathInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error)
+	DeleteParameters(ctx context.Context, params *ssm.DeleteParametersInput, optFns ...func(*ssm.Options)) (*ssm.DeleteParametersOutput, error)
 }
+
+// maxBatch is SSM's limit on GetParametersByPath's page and DeleteParameters' names.
+const maxBatch = 10
 
 // Store reads and writes parameters. Values never appear in its errors.
 type Store struct {
@@ -89,4 +94,39 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("paramstore: delete %q: %w", name, err)
 	}
 	return nil
+}
+
+// DeleteTree removes every parameter under prefix, at any depth, and returns how many
+// it deleted. The names are all read first (pages of 10) and then deleted in batches of
+// 10: deleting while paging could shift what the next page holds. A name already gone
+// counts as done.
+func (s *Store) DeleteTree(ctx context.Context, prefix string) (int, error) {
+	var names []string
+	recursive, max := true, int32(maxBatch)
+	in := &ssm.GetParametersByPathInput{Path: &prefix, Recursive: &recursive, MaxResults: &max}
+	for {
+		out, err := s.api.GetParametersByPath(ctx, in)
+		if err != nil {
+			return 0, fmt.Errorf("paramstore: list %q: %w", prefix, err)
+		}
+		for _, p := range out.Parameters {
+			if p.Name != nil {
+				names = append(names, *p.Name)
+			}
+		}
+		if out.NextToken == nil || *out.NextToken == "" {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	deleted := 0
+	for start := 0; start < len(names); start += maxBatch {
+		batch := names[start:min(start+maxBatch, len(names))]
+		out, err := s.api.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: batch})
+		if err != nil {
+			return deleted, fmt.Errorf("paramstore: delete %d parameters under %q: %w", len(batch), prefix, err)
+		}
+		deleted += len(out.DeletedParameters)
+	}
+	return deleted, nil
 }

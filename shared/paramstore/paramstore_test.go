@@ -3,6 +3,7 @@ package paramstore_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -119,5 +120,63 @@ func TestServiceFailures(t *testing.T) {
 	}
 	if v, found, err := st.Get(ctx, name); err != nil || !found || v != "cached-VALUE" {
 		t.Errorf("Get after fault = %q %v %v", v, found, err)
+	}
+}
+
+// TestDeleteTree: every parameter under the prefix goes, at any depth and over several
+// pages and batches; a sibling prefix that merely starts with the same letters stays.
+func TestDeleteTree(t *testing.T) {
+	cases := []struct {
+		name  string
+		under int // parameters under the prefix
+	}{
+		{"empty", 0},
+		{"one page", 3},
+		{"exactly one batch", 10},
+		{"several pages and batches", 23},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv, st := newStore(t, "")
+			const prefix = "/lpmtls/stack-a"
+			for i := range c.under {
+				name := prefix + "/" + strconv.Itoa(i) + "/token"
+				if i%2 == 0 {
+					name = prefix + "/p" + strconv.Itoa(i)
+				}
+				srv.SetParameter(name, "v", "SecureString")
+			}
+			srv.SetParameter("/lpmtls/stack-ab/token", "v", "SecureString")
+			srv.SetParameter("/lpmtls/other/token", "v", "String")
+			srv.ResetCalls()
+			n, err := st.DeleteTree(context.Background(), prefix)
+			if err != nil || n != c.under {
+				t.Fatalf("DeleteTree = %d, %v; want %d", n, err, c.under)
+			}
+			if left := srv.ParameterNames(prefix + "/"); len(left) != 0 {
+				t.Fatalf("left under the prefix: %v", left)
+			}
+			if left := srv.ParameterNames("/lpmtls/"); len(left) != 2 {
+				t.Fatalf("siblings: %v", left)
+			}
+			calls := srv.Calls()
+			if want := (c.under + 9) / 10; calls["AmazonSSM.DeleteParameters"] != want || calls["AmazonSSM.GetParametersByPath"] != max(1, want) {
+				t.Fatalf("calls %v", calls)
+			}
+		})
+	}
+}
+
+// TestDeleteTreeRefused: an SSM refusal is an error naming the prefix, nothing deleted.
+func TestDeleteTreeRefused(t *testing.T) {
+	srv, st := newStore(t, "")
+	srv.SetParameter("/lpmtls/s/token", "v", "SecureString")
+	srv.FailNext("AmazonSSM.DeleteParameters", 1, 400, "AccessDeniedException")
+	_, err := st.DeleteTree(context.Background(), "/lpmtls/s")
+	if err == nil || !strings.Contains(err.Error(), "AccessDeniedException") || !strings.Contains(err.Error(), "/lpmtls/s") {
+		t.Fatalf("err %v", err)
+	}
+	if _, _, ok := srv.Parameter("/lpmtls/s/token"); !ok {
+		t.Fatal("parameter gone after a refusal")
 	}
 }

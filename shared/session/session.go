@@ -371,7 +371,9 @@ func (m *Manager) Invalidate(ctx context.Context, bearer string) {
 	}
 }
 
-// refresh is the cold path, run by one goroutine at a time.
+// refresh is the cold path, run by one goroutine at a time: it reads what is due from
+// the shared tier, then brings the domains and the token up to date, each from there
+// when it holds a usable copy, else from LivePerson.
 func (m *Manager) refresh(ctx context.Context) (Session, error) {
 	cred, err := m.credentials(ctx)
 	if err != nil {
@@ -387,93 +389,121 @@ func (m *Manager) refresh(ctx context.Context) (Session, error) {
 	}
 	needDomains := cur == nil || !now.Before(cur.domainsUntil)
 	needToken := cur == nil || !cur.hasToken || !now.Before(cur.refreshAt)
-
-	// One round trip for both shared copies: a cold environment that finds a token
-	// in the store pays the store latency once.
-	var (
-		storedTok     storedToken
-		tokFound      bool
-		storedDom     storedDomains
-		domFound      bool
-		tokErr, domEr error
-	)
-	if m.o.Store != nil {
-		var g errgroup.Group
-		if needToken {
-			g.Go(func() error {
-				storedTok, tokFound, tokErr = m.storeGetToken(ctx, m.param(acct, "token"))
-				return nil
-			})
-		}
-		if needDomains {
-			g.Go(func() error {
-				storedDom, domFound, domEr = m.storeGetDomains(ctx, m.param(acct, "domains"))
-				return nil
-			})
-		}
-		_ = g.Wait()
-		if tokErr != nil {
-			m.warnStore(ctx, "get", m.param(acct, "token"), tokErr)
-		}
-		if domEr != nil {
-			m.warnStore(ctx, "get", m.param(acct, "domains"), domEr)
-		}
-	}
+	shared := m.readShared(ctx, acct, needToken, needDomains)
 
 	domains := lp.Domains(nil)
 	if cur != nil {
 		domains = cur.sess.Domains
 	}
 	if needDomains {
-		var stale lp.Domains
-		if cur != nil && cur.sess.Domains != nil {
-			stale = cur.sess.Domains
-		}
-		if domFound && len(storedDom.Domains) > 0 {
-			if now.Before(storedDom.FetchedAt.Add(m.o.DomainsTTL)) {
-				m.setDomains(acct, storedDom.Domains, storedDom.FetchedAt.Add(m.o.DomainsTTL))
-				domains, needDomains = storedDom.Domains, false
-			} else if stale == nil {
-				stale = storedDom.Domains
-			}
-		}
-		if needDomains {
-			domains, err = m.discover(ctx, acct, stale, now)
-			if err != nil {
-				return Session{}, err
-			}
+		if domains, err = m.domainsStep(ctx, acct, cur, shared, now); err != nil {
+			return Session{}, err
 		}
 	}
-
 	src := SourceMemory // only the domains were due
 	if needToken {
-		if src, err = m.tokenStep(ctx, acct, domains, storedTok, tokFound, now); err != nil {
+		if src, err = m.tokenStep(ctx, acct, domains, shared.token, shared.tokenFound, now); err != nil {
 			return Session{}, err
 		}
 	}
 	s := m.snap.Load()
 	if s == nil || !s.hasToken {
-		// Invalidate raced with this flight and dropped the token it held or had just
-		// set. A Do retrying after a 401 may have joined this flight for a new bearer
-		// (even one that was only refreshing domains): get one, once.
-		var t storedToken
-		var found bool
-		if m.o.Store != nil {
-			name := m.param(acct, "token")
-			if t, found, err = m.storeGetToken(ctx, name); err != nil {
-				m.warnStore(ctx, "get", name, err)
-			}
-		}
-		if src, err = m.tokenStep(ctx, acct, domains, t, found, m.o.Now()); err != nil {
+		if s, src, err = m.replaceInvalidated(ctx, acct, domains); err != nil {
 			return Session{}, err
-		}
-		if s = m.snap.Load(); s == nil || !s.hasToken {
-			return Session{}, &lp.Error{Kind: lp.KindAuth, Op: "session", Message: "bearer invalidated while it was being obtained"}
 		}
 	}
 	sess := s.sess
 	sess.Source = src
 	return sess, nil
+}
+
+// sharedCopies is what the shared tier held for the account when refresh read it.
+type sharedCopies struct {
+	token        storedToken
+	tokenFound   bool
+	domains      storedDomains
+	domainsFound bool
+}
+
+// readShared reads the due shared copies in one round trip, so a cold environment that
+// finds a token in the store pays the store latency once. A failed read is warned about
+// and counts as not found.
+func (m *Manager) readShared(ctx context.Context, acct string, token, domains bool) sharedCopies {
+	var c sharedCopies
+	if m.o.Store == nil {
+		return c
+	}
+	var (
+		g              errgroup.Group
+		tokErr, domErr error
+	)
+	if token {
+		g.Go(func() error {
+			c.token, c.tokenFound, tokErr = m.storeGetToken(ctx, m.param(acct, "token"))
+			return nil
+		})
+	}
+	if domains {
+		g.Go(func() error {
+			c.domains, c.domainsFound, domErr = m.storeGetDomains(ctx, m.param(acct, "domains"))
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if tokErr != nil {
+		m.warnStore(ctx, "get", m.param(acct, "token"), tokErr)
+	}
+	if domErr != nil {
+		m.warnStore(ctx, "get", m.param(acct, "domains"), domErr)
+	}
+	return c
+}
+
+// domainsStep puts fresh domains in memory: the stored ones while they are fresh, else
+// a CSDS lookup, which falls back to the last known ones (memory's, else the store's
+// stale copy) when CSDS fails.
+func (m *Manager) domainsStep(ctx context.Context, acct string, cur *snapshot, shared sharedCopies, now time.Time) (lp.Domains, error) {
+	var stale lp.Domains
+	if cur != nil {
+		stale = cur.sess.Domains
+	}
+	if stored := shared.domains; shared.domainsFound && len(stored.Domains) > 0 {
+		until := stored.FetchedAt.Add(m.o.DomainsTTL)
+		if now.Before(until) {
+			m.setDomains(acct, stored.Domains, until)
+			return stored.Domains, nil
+		}
+		if stale == nil {
+			stale = stored.Domains
+		}
+	}
+	return m.discover(ctx, acct, stale, now)
+}
+
+// replaceInvalidated gets a token once more after Invalidate raced with this flight and
+// dropped the token it held or had just set: a Do retrying after a 401 may have joined
+// this flight for a new bearer (even one that was only refreshing domains).
+func (m *Manager) replaceInvalidated(ctx context.Context, acct string, domains lp.Domains) (*snapshot, TokenSource, error) {
+	var (
+		t     storedToken
+		found bool
+	)
+	if m.o.Store != nil {
+		name := m.param(acct, "token")
+		var err error
+		if t, found, err = m.storeGetToken(ctx, name); err != nil {
+			m.warnStore(ctx, "get", name, err)
+		}
+	}
+	src, err := m.tokenStep(ctx, acct, domains, t, found, m.o.Now())
+	if err != nil {
+		return nil, "", err
+	}
+	s := m.snap.Load()
+	if s == nil || !s.hasToken {
+		return nil, "", &lp.Error{Kind: lp.KindAuth, Op: "session", Message: "bearer invalidated while it was being obtained"}
+	}
+	return s, src, nil
 }
 
 // tokenStep puts a token in memory: the stored one when usable, else a new login

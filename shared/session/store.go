@@ -136,8 +136,36 @@ func (m *Manager) obtainToken(ctx context.Context, acct string, d lp.Domains) (t
 		tok, err = m.login(ctx, d)
 		return tok, false, err
 	}
-	leaseName := m.param(acct, "lease")
-	tokenName := m.param(acct, "token")
+	e := m.newElection(ctx, acct, d)
+	wctx, cancel := context.WithDeadline(ctx, e.deadline)
+	defer cancel()
+	for round := range maxElections {
+		if round > 0 && !m.wallNow().Before(e.deadline) {
+			break
+		}
+		if o, done := m.electionRound(ctx, wctx, e); done {
+			return o.tok, o.fromStore, o.err
+		}
+	}
+	m.o.Logger.WarnContext(ctx, "login lease changed hands without a token several times or for too long; logging in", "account", acct)
+	o := m.loginAndPublish(ctx, e, "")
+	return o.tok, o.fromStore, o.err
+}
+
+// election is one obtainToken's coordination through the lease.
+type election struct {
+	acct                 string
+	d                    lp.Domains
+	leaseName, tokenName string
+	// deadline bounds real time spent waiting (slow store calls count); budget counts
+	// the pauses, so the wait also ends when the clock does not move (tests).
+	deadline time.Time
+	budget   time.Duration
+}
+
+// newElection gives the waiting LeaseTTL or half of the time left on ctx, whichever is
+// shorter.
+func (m *Manager) newElection(ctx context.Context, acct string, d lp.Domains) *election {
 	budget := m.o.LeaseTTL
 	start := m.wallNow()
 	if dl, ok := ctx.Deadline(); ok {
@@ -145,87 +173,115 @@ func (m *Manager) obtainToken(ctx context.Context, acct string, d lp.Domains) (t
 			budget = half
 		}
 	}
-	// The deadline bounds real time spent waiting (slow store calls count); budget counts
-	// the pauses, so the wait also ends when the clock does not move (tests).
-	deadline := start.Add(budget)
-	wctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	for round := range maxElections {
-		if round > 0 && !m.wallNow().Before(deadline) {
-			break
-		}
-		now := m.o.Now()
-		value := m.holder + " " + strconv.FormatInt(now.Add(m.o.LeaseTTL).UnixMilli(), 10)
-		err := m.storePut(ctx, leaseName, value, false, false)
-		switch {
-		case err == nil:
-			// An instance may have published its token and released its lease between our
-			// token read and this Put: one more read saves a login in a cold-start storm.
-			if t, found, gerr := m.storeGetToken(wctx, tokenName); gerr == nil && found && m.usable(t, m.o.Now()) {
-				m.releaseLease(ctx, leaseName)
-				return t, true, nil
-			}
-			tok, err := m.publishLogin(ctx, acct, d, tokenName, leaseName)
-			return tok, false, err
-		case !m.o.IsExists(err):
-			m.warnStore(ctx, "put", leaseName, err)
-			tok, err := m.publishLogin(ctx, acct, d, tokenName, "")
-			return tok, false, err
-		}
-		other, found, gerr := m.storeGet(wctx, leaseName)
-		switch {
-		case gerr != nil:
-			m.warnStore(ctx, "get", leaseName, gerr)
-			tok, err := m.publishLogin(ctx, acct, d, tokenName, "")
-			return tok, false, err
-		case !found:
-			// The holder finished between our Put and Get: its token should be there; if
-			// not, its login failed and the election is open again.
-			if t, found, gerr := m.storeGetToken(wctx, tokenName); gerr == nil && found && m.usable(t, m.o.Now()) {
-				return t, true, nil
-			}
-			continue
-		}
-		l, ok := parseLease(other)
-		if ok && now.Before(l.expiry) && l.refused == lp.KindUnknown {
-			t, res, refused := m.waitForToken(wctx, tokenName, leaseName, &budget, l.expiry.Sub(now))
-			switch res {
-			case waitGotToken:
-				return t, true, nil
-			case waitLeaseGone:
-				continue
-			case waitRefused:
-				l, now = refused, m.o.Now()
-			default:
-				m.o.Logger.WarnContext(ctx, "login lease holder published no token in time; logging in", "account", acct)
-				tok, err := m.publishLogin(ctx, acct, d, tokenName, "")
-				return tok, false, err
-			}
-		}
-		if ok && now.Before(l.expiry) && l.refused != lp.KindUnknown {
-			// A peer's login with these credentials was just refused. Unless this process
-			// has just found new ones in the secret, logging in would only be refused too.
-			m.mu.Lock()
-			fresh := m.secretFresh
-			m.mu.Unlock()
-			if !fresh {
-				return storedToken{}, false, m.holdBack(ctx, acct, l, now)
-			}
-		}
-		// Stale (its holder died or froze, or a refusal's backoff is over), or our
-		// credentials are new: take it over. Two processes doing this at once both log
-		// in, which is the pre-lease behaviour, not an error.
-		if err := m.storePut(ctx, leaseName, value, false, true); err != nil {
-			m.warnStore(ctx, "put", leaseName, err)
-			tok, err := m.publishLogin(ctx, acct, d, tokenName, "")
-			return tok, false, err
-		}
-		tok, err := m.publishLogin(ctx, acct, d, tokenName, leaseName)
-		return tok, false, err
+	return &election{
+		acct: acct, d: d,
+		leaseName: m.param(acct, "lease"), tokenName: m.param(acct, "token"),
+		deadline: start.Add(budget), budget: budget,
 	}
-	m.o.Logger.WarnContext(ctx, "login lease changed hands without a token several times or for too long; logging in", "account", acct)
-	tok, err = m.publishLogin(ctx, acct, d, tokenName, "")
-	return tok, false, err
+}
+
+// obtained is how obtainToken ends: a token, a peer's from the store or this process's
+// login, or the login's error.
+type obtained struct {
+	tok       storedToken
+	fromStore bool
+	err       error
+}
+
+// electionRound stands for the lease once. done is false when its holder vanished
+// without publishing a token: the election is open again. ctx bounds the lease writes
+// and the login, wctx (ctx within the election's deadline) the waiting reads.
+func (m *Manager) electionRound(ctx, wctx context.Context, e *election) (o obtained, done bool) {
+	now := m.o.Now()
+	value := m.holder + " " + strconv.FormatInt(now.Add(m.o.LeaseTTL).UnixMilli(), 10)
+	err := m.storePut(ctx, e.leaseName, value, false, false)
+	switch {
+	case err == nil:
+		return m.leaseWon(ctx, wctx, e), true
+	case !m.o.IsExists(err):
+		m.warnStore(ctx, "put", e.leaseName, err)
+		return m.loginAndPublish(ctx, e, ""), true
+	}
+	held, found, gerr := m.storeGet(wctx, e.leaseName)
+	switch {
+	case gerr != nil:
+		m.warnStore(ctx, "get", e.leaseName, gerr)
+		return m.loginAndPublish(ctx, e, ""), true
+	case !found:
+		// The holder finished between our Put and Get: its token should be there; if
+		// not, its login failed and the election is open again.
+		if t, ok := m.peerToken(wctx, e.tokenName); ok {
+			return obtained{tok: t, fromStore: true}, true
+		}
+		return obtained{}, false
+	}
+	return m.leaseHeld(ctx, wctx, e, held, now, value)
+}
+
+// leaseWon: this process holds the lease. An instance may have published its token and
+// released its lease between our token read and the lease Put: one more read saves a
+// login in a cold-start storm.
+func (m *Manager) leaseWon(ctx, wctx context.Context, e *election) obtained {
+	if t, ok := m.peerToken(wctx, e.tokenName); ok {
+		m.releaseLease(ctx, e.leaseName)
+		return obtained{tok: t, fromStore: true}
+	}
+	return m.loginAndPublish(ctx, e, e.leaseName)
+}
+
+// leaseHeld deals with the lease another process holds (held is its value): while it
+// is live, wait for the holder's token; while it marks a refusal, hold back; once it is
+// stale, take it over (writing value) and log in.
+func (m *Manager) leaseHeld(ctx, wctx context.Context, e *election, held string, now time.Time, value string) (o obtained, done bool) {
+	l, ok := parseLease(held)
+	if ok && now.Before(l.expiry) && l.refused == lp.KindUnknown {
+		t, res, refused := m.waitForToken(wctx, e.tokenName, e.leaseName, &e.budget, l.expiry.Sub(now))
+		switch res {
+		case waitGotToken:
+			return obtained{tok: t, fromStore: true}, true
+		case waitLeaseGone:
+			return obtained{}, false
+		case waitRefused:
+			l, now = refused, m.o.Now()
+		default:
+			m.o.Logger.WarnContext(ctx, "login lease holder published no token in time; logging in", "account", e.acct)
+			return m.loginAndPublish(ctx, e, ""), true
+		}
+	}
+	if ok && now.Before(l.expiry) && l.refused != lp.KindUnknown && !m.secretJustRead() {
+		// A peer's login with these credentials was just refused. Unless this process
+		// has just found new ones in the secret, logging in would only be refused too.
+		return obtained{err: m.holdBack(ctx, e.acct, l, now)}, true
+	}
+	// Stale (its holder died or froze, or a refusal's backoff is over), or our
+	// credentials are new: take it over. Two processes doing this at once both log
+	// in, which is the pre-lease behaviour, not an error.
+	if err := m.storePut(ctx, e.leaseName, value, false, true); err != nil {
+		m.warnStore(ctx, "put", e.leaseName, err)
+		return m.loginAndPublish(ctx, e, ""), true
+	}
+	return m.loginAndPublish(ctx, e, e.leaseName), true
+}
+
+// peerToken reads a usable token another process published.
+func (m *Manager) peerToken(ctx context.Context, name string) (storedToken, bool) {
+	t, found, err := m.storeGetToken(ctx, name)
+	return t, err == nil && found && m.usable(t, m.o.Now())
+}
+
+// secretJustRead says whether the login gate has just found new credentials in the
+// secret.
+func (m *Manager) secretJustRead() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.secretFresh
+}
+
+// loginAndPublish is publishLogin for the election; leaseName is the lease to release,
+// "" when this process does not hold it.
+func (m *Manager) loginAndPublish(ctx context.Context, e *election, leaseName string) obtained {
+	tok, err := m.publishLogin(ctx, e.acct, e.d, e.tokenName, leaseName)
+	return obtained{tok: tok, err: err}
 }
 
 // holdBack adopts a peer's refusal marker: no login from this process either until the

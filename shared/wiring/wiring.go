@@ -35,6 +35,10 @@ type Deps struct {
 	Sessions *session.Manager
 	// AWS is the loaded SDK configuration; zero when no AWS service is used.
 	AWS aws.Config
+	// Params is the SSM store under LP_CACHE_PARAMETER_PREFIX (the session's cache
+	// tier, the certificate expiry records, and their removal at teardown); nil when no
+	// prefix is set.
+	Params *paramstore.Store
 	// account is the account of the credentials last read (see AccountID).
 	account *atomic.Pointer[string]
 }
@@ -102,7 +106,8 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*Deps, error) {
 	}
 	var store session.ParameterStore
 	if cfg.CachePrefix != "" {
-		store = paramstore.New(ssm.NewFromConfig(d.AWS), cfg.CacheKMSKeyID)
+		d.Params = paramstore.New(ssm.NewFromConfig(d.AWS), cfg.CacheKMSKeyID)
+		store = d.Params
 	}
 	d.Sessions = session.New(session.Options{
 		LP:            d.LP,

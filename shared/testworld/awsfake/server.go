@@ -23,6 +23,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/lpmtls/lpmtls/shared/testworld/sdkhttp"
 )
 
 // Fixed identity of the fake account; ARNs are built from these.
@@ -250,13 +252,16 @@ func (s *Server) Env() []string {
 // us-east-1, BaseEndpoint = URL, and a single attempt so fault tests see each injected
 // failure directly instead of waiting on retry backoff. It is built by hand, not
 // loaded, so nothing from the environment (AWS_PROFILE, AWS_ENDPOINT_URL_*, ~/.aws)
-// can leak in; the service clients fill in the default HTTP client and retryer.
+// can leak in; the service clients fill in the default retryer. The HTTP client hands
+// request bodies over in memory (see sdkhttp: with one attempt, a loaded machine
+// otherwise fails a call now and then).
 func (s *Server) AWSConfig() aws.Config {
 	return aws.Config{
 		Region:           Region,
 		Credentials:      credentials.NewStaticCredentialsProvider(dummyAccessKey, dummySecretKey, ""),
 		BaseEndpoint:     aws.String(s.url),
 		RetryMaxAttempts: 1,
+		HTTPClient:       sdkhttp.Client(),
 	}
 }
 
@@ -283,6 +288,8 @@ var handlers = map[string]handlerFunc{
 	"AmazonSSM.GetParameters":       (*Server).getParameters,
 	"AmazonSSM.PutParameter":        (*Server).putParameter,
 	"AmazonSSM.DeleteParameter":     (*Server).deleteParameter,
+	"AmazonSSM.GetParametersByPath": (*Server).getParametersByPath,
+	"AmazonSSM.DeleteParameters":    (*Server).deleteParameters,
 }
 
 // ServeHTTP dispatches on X-Amz-Target as the real JSON 1.1 endpoints do.

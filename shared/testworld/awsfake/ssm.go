@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -283,6 +284,112 @@ func (s *Server) deleteParameter(body []byte) (any, *apiError) {
 	}
 	delete(s.params, in.Name)
 	return struct{}{}, nil
+}
+
+type getParametersByPathIn struct {
+	Path           string
+	Recursive      bool
+	WithDecryption bool
+	MaxResults     *int
+	NextToken      string
+}
+
+type getParametersByPathOut struct {
+	Parameters []parameterOut
+	NextToken  string `json:",omitempty"`
+}
+
+// getParametersByPath pages through the parameters under Path in name order, as AWS
+// does: at most 10 a page, direct children only unless Recursive. The NextToken is the
+// last name of the page, base64'd so a caller cannot mistake it for one.
+func (s *Server) getParametersByPath(body []byte) (any, *apiError) {
+	var in getParametersByPathIn
+	if e := decode(body, &in); e != nil {
+		return nil, e
+	}
+	if !strings.HasPrefix(in.Path, "/") {
+		return nil, errf(http.StatusBadRequest, "ValidationException", "The parameter Path must start with /: %q", in.Path)
+	}
+	limit := 10
+	if in.MaxResults != nil {
+		if *in.MaxResults < 1 || *in.MaxResults > 10 {
+			return nil, errf(http.StatusBadRequest, "ValidationException", "MaxResults must be 1 to 10, got %d", *in.MaxResults)
+		}
+		limit = *in.MaxResults
+	}
+	after := ""
+	if in.NextToken != "" {
+		b, err := base64.RawURLEncoding.DecodeString(in.NextToken)
+		if err != nil {
+			return nil, errf(http.StatusBadRequest, "InvalidNextToken", "The specified token is not valid.")
+		}
+		after = string(b)
+	}
+	base := strings.TrimSuffix(in.Path, "/") + "/"
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var names []string
+	for name := range s.params {
+		rest, ok := strings.CutPrefix(name, base)
+		if !ok || rest == "" || (!in.Recursive && strings.Contains(rest, "/")) || name <= after {
+			continue
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := getParametersByPathOut{Parameters: []parameterOut{}}
+	for i, name := range names {
+		if i == limit {
+			out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(names[i-1]))
+			break
+		}
+		out.Parameters = append(out.Parameters, s.render(s.params[name], in.WithDecryption))
+	}
+	return out, nil
+}
+
+type deleteParametersIn struct{ Names []string }
+
+type deleteParametersOut struct {
+	DeletedParameters []string
+	InvalidParameters []string
+}
+
+// deleteParameters deletes up to 10 names; unknown ones come back in InvalidParameters.
+func (s *Server) deleteParameters(body []byte) (any, *apiError) {
+	var in deleteParametersIn
+	if e := decode(body, &in); e != nil {
+		return nil, e
+	}
+	if len(in.Names) == 0 || len(in.Names) > 10 {
+		return nil, errf(http.StatusBadRequest, "ValidationException", "Names must hold 1 to 10 names, got %d", len(in.Names))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := deleteParametersOut{DeletedParameters: []string{}, InvalidParameters: []string{}}
+	for _, n := range in.Names {
+		if s.params[n] == nil {
+			out.InvalidParameters = append(out.InvalidParameters, n)
+			continue
+		}
+		delete(s.params, n)
+		out.DeletedParameters = append(out.DeletedParameters, n)
+	}
+	return out, nil
+}
+
+// ParameterNames lists the stored names under prefix (any depth), sorted.
+func (s *Server) ParameterNames(prefix string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var names []string
+	for name := range s.params {
+		if strings.HasPrefix(name, prefix) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // validateName applies Parameter Store's naming rules, so a key built from bad input

@@ -23,11 +23,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/lpmtls/lpmtls/shared/testworld/sdkhttp"
 	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
@@ -182,10 +182,11 @@ func Config(endpoint string) aws.Config {
 		Credentials:      credentials.NewStaticCredentialsProvider("AKIDSQSEMU", "sqsemu-dummy-secret", ""),
 		BaseEndpoint:     aws.String(endpoint),
 		RetryMaxAttempts: 1,
-		// A fresh connection per call: Node closes idle keep-alive connections after a
-		// few seconds, and a call that reused one as it closed failed mid-answer (seen
-		// once in CI as "use of closed network connection" on ReceiveMessage).
-		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		// Request bodies in memory: see sdkhttp for the "use of closed network
+		// connection" a loaded machine otherwise gives on a call. A fresh connection per
+		// call too: a pooled one that fauxqs (Node) closes as idle just as a call reuses
+		// it would fail that call, which the single attempt leaves no retry for.
+		HTTPClient: sdkhttp.Client(func(tr *http.Transport) {
 			tr.DisableKeepAlives = true
 		}),
 	}
