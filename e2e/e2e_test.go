@@ -157,14 +157,16 @@ func TestReloginAfter401RetriesOnce(t *testing.T) {
 	if c.Logins != 1 || c.Forwards != 2 || c.TargetRequests != 1 {
 		t.Fatalf("after revocation: %+v", c)
 	}
-	// A gateway that keeps refusing gets exactly one retry, then a clear error.
+	// A gateway that keeps refusing (its mapping check refuses the bearer too) gets
+	// exactly one retry, then a clear error.
 	env.Sim.ResetCounts()
 	env.Sim.Inject(lpsim.Fault{Op: "forward", Status: 401, Times: 5})
+	env.Sim.Inject(lpsim.Fault{Op: "mapping", Status: 401, Times: 5})
 	r = f.InvokeHTTP(t, ev)
 	if r.StatusCode != 502 || code(t, r) != "liveperson_auth_failed" || r.Headers["LP-Error-Source"] != "liveperson" {
 		t.Fatalf("status %d %s %v", r.StatusCode, r.Body, r.Headers)
 	}
-	if c := env.Sim.Counts(); c.Forwards != 2 || c.Logins != 1 {
+	if c := env.Sim.Counts(); c.Forwards != 2 || c.Mappings != 2 || c.Logins != 1 {
 		t.Fatalf("persistent 401: %+v", c)
 	}
 }

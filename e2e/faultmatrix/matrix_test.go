@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -330,10 +331,38 @@ var rows = []row{
 		inject: func(c *cell) { c.env.AWS.SetDown(awsfake.SecretsManager, true) },
 		heal:   func(c *cell) { c.env.AWS.SetDown(awsfake.SecretsManager, false) },
 		cols: [4]want{
-			with(httpErr(500, "internal_error", "lpmtls", "", retryCallerHTTP+"; a cold instance reads the secret on every call until it can (a warm one holds it and is unaffected)"), logins(0)),
-			with(httpErr(500, "internal_error", "lpmtls", "", retryCallerHTTP), logins(0)),
-			batch(3, [3]int{0, 3, 0}, [2]int{3, 0}, "batch item failures (internal_error is transient); delivered once the secret can be read"),
-			schedFailed("internal_error", retryNextRun),
+			with(httpErr(503, "secrets_unavailable", "lpmtls", "5", "the SDK retries the read; then the caller retries after Retry-After; a cold instance reads the secret on every call until it can (a warm one holds it and is unaffected)"), logins(0)),
+			with(httpErr(503, "secrets_unavailable", "lpmtls", "5", "as forward"), logins(0)),
+			batch(3, [3]int{0, 3, 0}, [2]int{3, 0}, "batch item failures (secrets_unavailable is transient); delivered once the secret can be read"),
+			schedFailed("secrets_unavailable", retryNextRun),
+		},
+	},
+	{
+		name:   "Secrets Manager throttling",
+		also:   "secrets TestReadFailuresTellCauseApart",
+		inject: func(c *cell) { c.env.AWS.SetError(awsfake.SecretsManager, awsfake.ErrThrottling) },
+		heal:   func(c *cell) { c.env.AWS.SetError(awsfake.SecretsManager, awsfake.AWSError{}) },
+		cols: [4]want{
+			with(httpErr(503, "secrets_unavailable", "lpmtls", "5", "the SDK retries the throttled read with backoff; then the caller retries after Retry-After"), logins(0)),
+			with(httpErr(503, "secrets_unavailable", "lpmtls", "5", "as forward"), logins(0)),
+			batch(3, [3]int{0, 3, 0}, [2]int{3, 0}, "batch item failures, redelivered until the read succeeds"),
+			schedFailed("secrets_unavailable", retryNextRun),
+		},
+	},
+	{
+		name:   "Secrets Manager access denied (role lacks GetSecretValue)",
+		also:   "secrets TestReadFailuresTellCauseApart (also not found, KMS denied, decryption failure)",
+		inject: func(c *cell) { c.env.AWS.SetError(awsfake.SecretsManager, awsfake.ErrAccessDenied) },
+		heal:   func(c *cell) { c.env.AWS.SetError(awsfake.SecretsManager, awsfake.AWSError{}) },
+		cols: [4]want{
+			with(httpErr(500, "secret_access_denied", "lpmtls", "", "not retried: a deployment mistake (the message names the missing permission, never the secret); fix the role, then retry"), logins(0)),
+			with(httpErr(500, "secret_access_denied", "lpmtls", "", "as forward"), logins(0)),
+			func() want {
+				w := batch(3, [3]int{0, 0, 3}, [2]int{0, 3}, "permanent: dead-lettered at once with the reason (fix the role, then redrive the DLQ)")
+				w.dlqCode = "secret_access_denied"
+				return w
+			}(),
+			schedFailed("secret_access_denied", retryNextRun),
 		},
 	},
 	{
@@ -347,7 +376,7 @@ var rows = []row{
 			c.env.Sim.RevokeTokens()
 		},
 		cols: [4]want{
-			with(httpOK("inside the invocation: the gateway's 401 → login with the old password refused → secret re-read → login → forward replayed"), rotatedOnce),
+			with(httpOK("inside the invocation: the gateway's 401 (the mapping check refuses the bearer too) → login with the old password refused → secret re-read → login → forward replayed"), rotatedOnce),
 			with(httpOK("as forward"), rotatedOnce),
 			with(batch(3, [3]int{3, 0, 0}, [2]int{3, 0}, "inside the invocation, as forward; one secret re-read"), rotatedOnce),
 			with(schedOK("inside the invocation, as forward"), rotatedOnce),
@@ -359,7 +388,7 @@ var rows = []row{
 		prime:  warm,
 		inject: func(c *cell) { c.env.Sim.RevokeTokens() },
 		cols: [4]want{
-			with(httpOK("inside the invocation: 401 → token dropped from memory and SSM → one login → the forward replayed once"), reloginOnce(2)),
+			with(httpOK("inside the invocation: 401 → the mapping check refuses the bearer too, so the gateway stopped the request → token dropped from memory and SSM → one login → the forward replayed once"), reloginOnce(3)),
 			with(httpOK("as forward, for the mapping check"), reloginOnce(2)),
 			with(batch(3, [3]int{3, 0, 0}, [2]int{3, 0}, "inside the invocation: concurrent 401s share the re-login"), reloginAtMost(2)),
 			with(schedOK("inside the invocation, as mapping"), reloginOnce(2)),
@@ -446,6 +475,51 @@ var rows = []row{
 		},
 	},
 	{
+		name: "target 401 (wrong LP-authorization-override)",
+		also: "lp TestForwardTargetAuthAnswerUntouched, TestForwardClassification",
+		inject: func(c *cell) {
+			c.relayed = 401
+			c.env.Sim.Inject(lpsim.Fault{Op: "target", Status: 401, Body: targetRefusal,
+				Header: http.Header{"WWW-Authenticate": {`Basic realm="brand"`}}})
+		},
+		cols: [4]want{
+			with(want{status: 401, retried: "not retried: one mapping check shows the gateway takes the bearer, so the 401 is the target's and comes back untouched (body and WWW-Authenticate); the request was sent once and no login followed"}, targetAnsweredOnce(401)),
+			with(httpOK("nothing: the mapping check makes no target call"), untouchedTarget),
+			with(batch(3, [3]int{3, 0, 0}, [2]int{3, 0}, "nothing: the target's 401 is its answer, published as the result (a 4xx is not retried)"), targetAnsweredOnce(401)),
+			with(schedOK("nothing: no target call"), untouchedTarget),
+		},
+	},
+	{
+		name: "target 503 with Retry-After and a body",
+		also: "lp TestForwardClassification",
+		inject: func(c *cell) {
+			c.env.Sim.Inject(lpsim.Fault{Op: "target", Status: 503, RetryAfter: "120", Body: targetUnavailable})
+		},
+		cols: [4]want{
+			with(want{status: 503, retryAfter: "120", retried: "not retried by lpmtls: no LivePerson error wrapper, so the 503 is the target's and comes back as sent (status, body, Retry-After); the caller may retry after it"}, targetAnsweredOnce(503)),
+			with(httpOK("nothing: the mapping check makes no target call"), untouchedTarget),
+			batch(3, [3]int{2, 1, 0}, [2]int{3, 0}, "the target's 503 is a batch item failure (target_status), redelivered and then delivered"),
+			with(schedOK("nothing: no target call"), untouchedTarget),
+		},
+	},
+	{
+		name: "forwarded header of about 1 MiB (SQS)",
+		also: "forward TestValidate; lp TestForwardClientRefusals; queue TestOutcomeTable",
+		inject: func(c *cell) {
+			c.bigHeader = 1_000_000
+		},
+		cols: [4]want{
+			{na: "API Gateway refuses more than 10 KiB of request headers before lpmtls sees them"},
+			{na: "the mapping check forwards no caller headers"},
+			with(func() want {
+				w := batch(3, [3]int{2, 0, 1}, [2]int{2, 1}, "permanent: 431-class headers_too_large from lpmtls, dead-lettered at once with the reason; LivePerson never sees it")
+				w.dlqCode = "headers_too_large"
+				return w
+			}(), gatewayCalls(2)),
+			{na: "a check forwards no caller headers"},
+		},
+	},
+	{
 		name: "process killed (SIGKILL) mid-request",
 		also: "runtimeapi TestKilledMidInvocationFailsIt",
 		inject: func(c *cell) {
@@ -527,6 +601,52 @@ func recoveredDomains(c *cell, o observed) {
 	if v, _, ok := c.env.AWS.Parameter(testenv.Prefix + "/domains"); !ok || !strings.Contains(v, "mtlsGateway") {
 		c.t.Fatalf("domains in SSM after recovery: %q", v)
 	}
+}
+
+// Target answers with bodies of their own (no LivePerson wrapper).
+const (
+	targetRefusal     = `{"message":"invalid credentials for this API"}`
+	targetUnavailable = `{"status":"down for maintenance","retryInSeconds":120}`
+)
+
+// targetAnsweredOnce: the target's status came back as it sent it, and no request was
+// sent to it twice.
+func targetAnsweredOnce(status int) func(c *cell, o observed) {
+	return func(c *cell, o observed) {
+		c.t.Helper()
+		n := c.env.Sim.Counts()
+		if c.col == colForward {
+			want := map[int]string{401: targetRefusal, 503: targetUnavailable}[status]
+			if o.body != want {
+				c.t.Fatalf("body %q, want the target's %q", o.body, want)
+			}
+			if got := http.Header(mapOf(o.header)).Get("WWW-Authenticate"); status == 401 && got != `Basic realm="brand"` {
+				c.t.Fatalf("WWW-Authenticate %q in %v", got, o.header)
+			}
+			if n.Forwards != 1 || n.TargetRequests != 1 {
+				c.t.Fatalf("want the request sent once: %+v", n)
+			}
+		}
+		if c.col == colSQS && n.TargetRequests != 3 {
+			c.t.Fatalf("%d target requests for 3 messages: one was sent again", n.TargetRequests)
+		}
+		if n.Logins != 1 {
+			c.t.Fatalf("%d logins, want only the cold start's", n.Logins)
+		}
+		if status == 401 && n.Mappings != 1 {
+			c.t.Fatalf("%d mapping checks, want 1 (the bearer check)", n.Mappings)
+		}
+	}
+}
+
+// mapOf reads an API Gateway header map as an http.Header, whatever the key case.
+func mapOf(h map[string]string) map[string][]string {
+	out := make(map[string][]string, len(h))
+	for k, v := range h {
+		ck := http.CanonicalHeaderKey(k)
+		out[ck] = append(out[ck], v)
+	}
+	return out
 }
 
 func csdsFallback(c *cell, o observed) {

@@ -13,13 +13,16 @@ import (
 
 	"github.com/lpmtls/lpmtls/shared/forward"
 	"github.com/lpmtls/lpmtls/shared/lambdaevent"
+	"github.com/lpmtls/lpmtls/shared/obs"
 	"github.com/lpmtls/lpmtls/shared/queue"
 	"github.com/lpmtls/lpmtls/shared/wiring"
 )
 
 func main() {
+	// The log lines of an invocation and its metrics leave in one write to stdout.
+	out := obs.NewBatch(os.Stdout)
 	// This function's metrics are where logins are counted, so only here is the hook set.
-	deps := wiring.MustFromEnv(os.Getenv, wiring.Options{OnLogin: forward.RecordLogin})
+	deps := wiring.MustFromEnv(os.Getenv, wiring.Options{OnLogin: forward.RecordLogin, LogOutput: out})
 	cfg := deps.Config
 	svc := forward.NewService(cfg, deps.LP, deps.Sessions, deps.Logger)
 	// deps.AWS is loaded whenever LP_SECRET_ID or the cache prefix is set, which the
@@ -40,9 +43,9 @@ func main() {
 	m := &forward.Metrics{
 		Namespace:    cfg.MetricsNamespace,
 		FunctionName: cmp.Or(lambdacontext.FunctionName, "forward"),
-		Out:          os.Stdout,
+		Out:          out,
 		Logger:       deps.Logger,
 		LogLevel:     cfg.LogLevel,
 	}
-	lambda.Start(lambdaevent.Router{Name: "forward", HTTP: m.HTTP(svc.HandleHTTP), SQS: m.SQS(proc.Handle)})
+	lambda.Start(lambdaevent.Router{Name: "forward", Reply: m.Reply(svc.Reply), SQS: m.SQS(proc.Handle)})
 }

@@ -83,18 +83,21 @@ type Response struct {
 // Hop-by-hop headers and Content-Length are dropped: API Gateway owns the connection and
 // computes the length of what it actually sends.
 func ToV2(r *Response) events.APIGatewayV2HTTPResponse {
-	out := events.APIGatewayV2HTTPResponse{
-		StatusCode: r.StatusCode,
-		Headers:    make(map[string]string, len(r.Header)),
-	}
-	named := headers.ConnectionListed(r.Header)
-	for k, v := range r.Header {
+	reply := ToReply(r)
+	return reply.Event()
+}
+
+// v2Headers applies ToV2's header rules; out is never nil.
+func v2Headers(h http.Header) (out map[string]string, cookies []string) {
+	out = make(map[string]string, len(h))
+	named := headers.ConnectionListed(h)
+	for k, v := range h {
 		if len(v) == 0 {
 			continue
 		}
 		switch {
 		case strings.EqualFold(k, "Set-Cookie"):
-			out.Cookies = append(out.Cookies, v...)
+			cookies = append(cookies, v...)
 			continue
 		case strings.EqualFold(k, "Content-Length"), headers.HopByHop(k):
 			continue
@@ -103,16 +106,14 @@ func ToV2(r *Response) events.APIGatewayV2HTTPResponse {
 			continue
 		}
 		ck := http.CanonicalHeaderKey(k)
-		if prev, ok := out.Headers[ck]; ok {
+		if prev, ok := out[ck]; ok {
 			// Two spellings of one key in a hand-built map: merge rather than lose one.
-			out.Headers[ck] = prev + ", " + strings.Join(v, ", ")
+			out[ck] = prev + ", " + strings.Join(v, ", ")
 		} else {
-			out.Headers[ck] = strings.Join(v, ", ")
+			out[ck] = strings.Join(v, ", ")
 		}
 	}
-
-	out.Body, out.IsBase64Encoded = EncodeBody(headerGet(r.Header, "Content-Type"), r.Body)
-	return out
+	return out, cookies
 }
 
 // EncodeBody is API Gateway's rule for a body in a JSON event or response: a string when
@@ -122,10 +123,15 @@ func EncodeBody(contentType string, body []byte) (s string, isBase64 bool) {
 	if len(body) == 0 {
 		return "", false
 	}
-	if isTextual(contentType) && utf8.Valid(body) {
+	if textBody(contentType, body) {
 		return string(body), false
 	}
 	return encodeBase64(body), true
+}
+
+// textBody is EncodeBody's choice: true for a body that can travel as a JSON string.
+func textBody(contentType string, body []byte) bool {
+	return isTextual(contentType) && utf8.Valid(body)
 }
 
 // DecodeBody reverses EncodeBody. An empty plain body is nil; the only failure is a body

@@ -2,13 +2,16 @@ package forward
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"runtime"
+	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -25,14 +28,23 @@ const (
 	HeaderStopIfNoCert = "LP-stop-if-certificate-not-found"
 )
 
-// HandleHTTP serves ANY /forward. The target's answer comes back untouched; every
-// answer lpmtls makes itself is the JSON error shape with LP-Error-Source.
+// HandleHTTP serves ANY /forward (see Reply) with aws-lambda-go's response type.
 func (s *Service) HandleHTTP(ctx context.Context, e *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	r := s.Reply(ctx, e)
+	return r.Event()
+}
+
+// Reply serves ANY /forward. The target's answer comes back untouched; every answer
+// lpmtls makes itself is the JSON error shape with LP-Error-Source. Nothing reads e
+// after Reply returns, so e.Body may share the invocation payload's memory
+// (lambdaevent.DecodeHTTP).
+func (s *Service) Reply(ctx context.Context, e *events.APIGatewayV2HTTPRequest) apigw.Reply {
 	start := time.Now()
 	ctx, cancel := apigw.WithDeadline(ctx, e, start)
 	defer cancel()
 	log := obs.Logger(ctx, s.logger())
-	ev, stream, streamLen, err := largeBodyAside(e)
+	ev, stream, streamLen, release, err := largeBodyAside(e)
+	defer release()
 	var in *apigw.Request
 	if err == nil {
 		in, err = apigw.FromV2(ev)
@@ -74,8 +86,8 @@ func (s *Service) HandleHTTP(ctx context.Context, e *events.APIGatewayV2HTTPRequ
 		req.Body, in = nil, nil
 		runtime.GC()
 	}
-	out := apigw.ToV2(&apigw.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: resp.Body})
-	if size := responseSize(out); size > MaxResponseBytes {
+	out := apigw.ToReply(&apigw.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: resp.Body})
+	if size := responseSize(&out); size > MaxResponseBytes {
 		// Lambda would refuse the response and API Gateway would answer a bare 502;
 		// say what happened instead.
 		ae := &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeResponseTooLarge, Source: apierr.SourceLPMTLS,
@@ -96,17 +108,50 @@ const largeBody = 1 << 20
 // copy of the event without its body, and a reader that decodes the original body on
 // each attempt (the replay after a re-login included). Smaller bodies are decoded as
 // usual. The base64 text is held by the event anyway; a decoded copy would add its size.
-func largeBodyAside(e *events.APIGatewayV2HTTPRequest) (*events.APIGatewayV2HTTPRequest, func() io.Reader, int64, error) {
+//
+// The caller runs stop before it returns: from then on the readers fail instead of
+// reading the event's body, which net/http might otherwise still do (it closes a request
+// body in its own time) after the payload's buffer went to the next invocation.
+func largeBodyAside(e *events.APIGatewayV2HTTPRequest) (_ *events.APIGatewayV2HTTPRequest, open func() io.Reader, n int64, release func(), _ error) {
 	if !e.IsBase64Encoded || len(e.Body) < largeBody {
-		return e, nil, 0, nil
+		return e, nil, 0, func() {}, nil
 	}
-	open, n, err := apigw.BodyStream(e.Body)
+	decoded, n, err := apigw.BodyStream(e.Body)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, 0, func() {}, err
 	}
+	g := &bodyGuard{}
 	bodiless := *e
 	bodiless.Body, bodiless.IsBase64Encoded = "", false
-	return &bodiless, open, n, nil
+	return &bodiless, func() io.Reader { return &guardedReader{g: g, r: decoded()} }, n, g.stop, nil
+}
+
+// bodyGuard ends the reads of an event's body; a read in progress finishes first.
+type bodyGuard struct {
+	mu   sync.Mutex
+	done bool
+}
+
+func (g *bodyGuard) stop() {
+	g.mu.Lock()
+	g.done = true
+	g.mu.Unlock()
+}
+
+var errBodyGone = errors.New("forward: the request body was read after its invocation ended")
+
+type guardedReader struct {
+	g *bodyGuard
+	r io.Reader
+}
+
+func (r *guardedReader) Read(p []byte) (int, error) {
+	r.g.mu.Lock()
+	defer r.g.mu.Unlock()
+	if r.g.done {
+		return 0, errBodyGone
+	}
+	return r.r.Read(p)
 }
 
 // MaxResponseBytes is the synchronous Lambda response limit (6 MB) less room for what
@@ -116,12 +161,14 @@ const MaxResponseBytes = 6*1024*1024 - 4*1024
 // responseSize is the size of the response as JSON, counted without building it: the
 // body and every header and cookie as escaped JSON strings (HTML characters counted as
 // escaped, the worst case), plus the fixed field names.
-func responseSize(r events.APIGatewayV2HTTPResponse) int {
-	// Escaping at most sextuples a byte (\u00XX): for a body that fits even then, that
-	// bound is enough, and the common small answer skips a byte-by-byte walk.
-	n := 128 + 6*len(r.Body) + 2
-	if n > MaxResponseBytes/2 {
-		n = 128 + jsonStringLen(r.Body)
+func responseSize(r *apigw.Reply) int {
+	n := 128 + r.BodyLen() + 2
+	if !r.Base64 {
+		// Escaping at most sextuples a byte (\u00XX): for a body that fits even then,
+		// that bound is enough, and the common small answer skips a byte-by-byte walk.
+		if n = 128 + 6*len(r.Body) + 2; n > MaxResponseBytes/2 {
+			n = 128 + jsonStringLen(unsafe.String(unsafe.SliceData(r.Body), len(r.Body)))
+		}
 	}
 	for k, v := range r.Headers {
 		n += jsonStringLen(k) + jsonStringLen(v) + 2

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/lpmtls/lpmtls/shared/apierr"
+	"github.com/lpmtls/lpmtls/shared/apigw"
 	"github.com/lpmtls/lpmtls/shared/metrics"
 	"github.com/lpmtls/lpmtls/shared/obs"
 	"github.com/lpmtls/lpmtls/shared/session"
@@ -169,46 +170,96 @@ type Metrics struct {
 	Now      func() time.Time
 }
 
-// Begin starts collecting an invocation's metrics.
+// Begin starts collecting an invocation's metrics. When Out is an *obs.Batch (the
+// logger's stream too), it holds the invocation's log lines until End.
 func (m *Metrics) Begin(ctx context.Context) (context.Context, *Invocation) {
 	inv := &Invocation{start: m.now()}
+	if b, ok := m.Out.(*obs.Batch); ok {
+		b.Hold()
+	}
 	return context.WithValue(ctx, invocationKey{}, inv), inv
+}
+
+// wrap runs h between Begin and End; a panicking h still lets its held log lines out.
+func wrap[R any](m *Metrics, ctx context.Context, trigger string, h func(context.Context) R) R {
+	ctx, inv := m.Begin(ctx)
+	ended := false
+	defer func() {
+		if b, ok := m.Out.(*obs.Batch); ok && !ended {
+			_ = b.Release(nil)
+		}
+	}()
+	r := h(ctx)
+	ended = true
+	m.End(ctx, inv, trigger)
+	return r
 }
 
 // HTTP wraps the HTTP handler.
 func (m *Metrics) HTTP(h func(context.Context, *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse) func(context.Context, *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
 	return func(ctx context.Context, e *events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
-		ctx, inv := m.Begin(ctx)
-		r := h(ctx, e)
-		m.End(ctx, inv, "http")
-		return r
+		return wrap(m, ctx, "http", func(ctx context.Context) events.APIGatewayV2HTTPResponse { return h(ctx, e) })
+	}
+}
+
+// Reply wraps the HTTP handler that answers with an apigw.Reply.
+func (m *Metrics) Reply(h func(context.Context, *events.APIGatewayV2HTTPRequest) apigw.Reply) func(context.Context, *events.APIGatewayV2HTTPRequest) apigw.Reply {
+	return func(ctx context.Context, e *events.APIGatewayV2HTTPRequest) apigw.Reply {
+		return wrap(m, ctx, "http", func(ctx context.Context) apigw.Reply { return h(ctx, e) })
 	}
 }
 
 // SQS wraps the SQS batch handler.
 func (m *Metrics) SQS(h func(context.Context, *events.SQSEvent) (events.SQSEventResponse, error)) func(context.Context, *events.SQSEvent) (events.SQSEventResponse, error) {
 	return func(ctx context.Context, e *events.SQSEvent) (events.SQSEventResponse, error) {
-		ctx, inv := m.Begin(ctx)
-		r, err := h(ctx, e)
-		m.End(ctx, inv, "sqs")
-		return r, err
+		type result struct {
+			r   events.SQSEventResponse
+			err error
+		}
+		res := wrap(m, ctx, "sqs", func(ctx context.Context) result {
+			r, err := h(ctx, e)
+			return result{r, err}
+		})
+		return res.r, res.err
 	}
 }
 
-// End writes the invocation's documents. A metric that cannot be written is logged,
-// never failing the forward it describes.
+// End writes the invocation's documents in one Write, after the log lines Begin held
+// when Out is an *obs.Batch. A metric that cannot be written is logged, never failing
+// the forward it describes.
 func (m *Metrics) End(ctx context.Context, inv *Invocation, trigger string) {
-	out := m.Out
-	if out == nil {
-		out = os.Stdout
-	}
-	for _, d := range m.Documents(inv, trigger) {
-		if err := d.Write(out); err != nil {
-			obs.Logger(ctx, m.logger()).Error("writing forward metrics failed", "error", err.Error())
-			return
+	bp := docBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 {
+			docBufs.Put(bp)
 		}
+	}()
+	b := (*bp)[:0]
+	var err error
+	for _, d := range m.Documents(inv, trigger) {
+		if b, err = d.AppendJSON(b); err != nil {
+			break
+		}
+		b = append(b, '\n')
+	}
+	*bp = b
+	if batch, ok := m.Out.(*obs.Batch); ok {
+		if werr := batch.Release(b); err == nil {
+			err = werr
+		}
+	} else if err == nil {
+		out := m.Out
+		if out == nil {
+			out = os.Stdout
+		}
+		_, err = out.Write(b)
+	}
+	if err != nil {
+		obs.Logger(ctx, m.logger()).Error("writing forward metrics failed", "error", err.Error())
 	}
 }
+
+var docBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // Documents renders an invocation. The first document carries the invocation's own
 // metrics (latency, gateway latencies, logins); each carries at most one outcome/error
@@ -291,7 +342,7 @@ func (m *Metrics) logger() *slog.Logger {
 }
 
 // recordHTTPError counts a failed HTTP forward and renders its answer.
-func recordHTTPError(ctx context.Context, ae *apierr.Error) events.APIGatewayV2HTTPResponse {
+func recordHTTPError(ctx context.Context, ae *apierr.Error) apigw.Reply {
 	RecordError(ctx, ae)
-	return ae.HTTPResponse()
+	return apigw.ReplyOf(ae.HTTPResponse())
 }

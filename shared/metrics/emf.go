@@ -14,7 +14,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/lpmtls/lpmtls/shared/jsonstr"
 )
 
 // Metric is one metric of a document.
@@ -91,7 +92,7 @@ func (d EMF) AppendJSON(dst []byte) ([]byte, error) {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendString(b, k)
+		b = jsonstr.Append(b, k)
 		b = append(b, ':')
 	}
 	for k, v := range d.Properties {
@@ -103,7 +104,7 @@ func (d EMF) AppendJSON(dst []byte) ([]byte, error) {
 	}
 	for k, v := range d.Dimensions {
 		member(k)
-		b = appendString(b, v)
+		b = jsonstr.Append(b, v)
 	}
 	for _, m := range d.Metrics {
 		member(m.Name)
@@ -133,7 +134,7 @@ func (d EMF) AppendJSON(dst []byte) ([]byte, error) {
 		}
 		wrote = true
 		b = append(b, `{"Namespace":`...)
-		b = appendString(b, d.Namespace)
+		b = jsonstr.Append(b, d.Namespace)
 		b = append(b, `,"Dimensions":[`...)
 		for i, set := range sets {
 			if i > 0 {
@@ -144,7 +145,7 @@ func (d EMF) AppendJSON(dst []byte) ([]byte, error) {
 				if j > 0 {
 					b = append(b, ',')
 				}
-				b = appendString(b, k)
+				b = jsonstr.Append(b, k)
 			}
 			b = append(b, ']')
 		}
@@ -159,10 +160,10 @@ func (d EMF) AppendJSON(dst []byte) ([]byte, error) {
 			}
 			n++
 			b = append(b, `{"Name":`...)
-			b = appendString(b, m.Name)
+			b = jsonstr.Append(b, m.Name)
 			if m.Unit != "" {
 				b = append(b, `,"Unit":`...)
-				b = appendString(b, m.Unit)
+				b = jsonstr.Append(b, m.Unit)
 			}
 			b = append(b, '}')
 		}
@@ -261,7 +262,7 @@ func appendFloat(b []byte, v float64) []byte {
 func appendAny(b []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case string:
-		return appendString(b, x), nil
+		return jsonstr.Append(b, x), nil
 	case int:
 		return strconv.AppendInt(b, int64(x), 10), nil
 	case int64:
@@ -279,58 +280,6 @@ func appendAny(b []byte, v any) ([]byte, error) {
 		return b, err
 	}
 	return append(b, j...), nil
-}
-
-const hex = "0123456789abcdef"
-
-// appendString appends s as a JSON string, escaped as encoding/json escapes it
-// (invalid UTF-8 becomes U+FFFD).
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // LineLevel is the level an EMF line carries: INFO, or the log filter's level when that

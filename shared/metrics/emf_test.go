@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
 )
 
@@ -43,14 +42,3 @@ func TestEMFRefusesWhatCloudWatchWouldDrop(t *testing.T) {
 }
 
 func nan() float64 { var z float64; return z / z }
-
-// The hand-written string encoding must read back as the same string as encoding/json's.
-func TestAppendStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{"", "plain", `q"uo\te`, "tab\tnl\ncr\r", "\x00\x1f", "<a&b>", "é ü 日本", "\u2028\u2029", "bad\xffutf8", "\xed\xa0\x80"} {
-		got := appendString(nil, s)
-		want, _ := json.Marshal(s)
-		if string(got) != string(want) {
-			t.Errorf("%q: got %s, want %s", s, got, want)
-		}
-	}
-}

@@ -6,9 +6,11 @@
 package wiring
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -45,8 +47,11 @@ type Deps struct {
 
 // Options adjust Build for callers other than a Lambda main.
 type Options struct {
-	// Logger defaults to JSON on stdout at the configured level.
+	// Logger defaults to JSON on LogOutput at the configured level.
 	Logger *slog.Logger
+	// LogOutput defaults to stdout; the forward function passes an *obs.Batch it shares
+	// with its metrics, so an invocation's lines leave in one write.
+	LogOutput io.Writer
 	// HTTPClient defaults to lp.NewHTTPClient(); the local sandbox passes one that
 	// trusts the simulator's CA.
 	HTTPClient *http.Client
@@ -63,7 +68,7 @@ type Options struct {
 func Build(ctx context.Context, cfg *config.Config, o Options) (*Deps, error) {
 	logger := o.Logger
 	if logger == nil {
-		logger = obs.NewLogger(os.Stdout, cfg.LogLevel)
+		logger = obs.NewLogger(cmp.Or[io.Writer](o.LogOutput, os.Stdout), cfg.LogLevel)
 	}
 	hc := o.HTTPClient
 	if hc == nil {

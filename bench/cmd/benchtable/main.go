@@ -23,7 +23,7 @@ type result struct {
 	units   []string
 }
 
-// target is one line of issue 4's targets: metric unit of benchmark name at most max.
+// target is one line of issues 4, 8 and 14's targets: metric unit of benchmark name at most max.
 type target struct {
 	bench, unit string
 	max         float64
@@ -59,6 +59,14 @@ var targets = []target{
 	{"ForwardMetrics/discard-1KiB", "overhead-p50-ns", 10_000, "forward metrics ≤ 10 µs (1 KiB, rendering)"},
 	{"ForwardMetrics/discard-64KiB", "overhead-p50-ns", 10_000, "forward metrics ≤ 10 µs (64 KiB, rendering)"},
 	{"ForwardMetrics/pipe-1KiB", "overhead-p50-ns", 10_000, "forward metrics ≤ 10 µs (1 KiB, with the stdout write)"},
+	{"WarmPath/1024KiB", "deployed/before-cpu", 1.0 / 3, "1 MiB forward: bootstrap CPU ≤ 1/3 of before"},
+	{"Invoke/1024KiB", "B-ratio", 1.0 / 3, "1 MiB forward: allocated bytes ≤ 1/3 of before"},
+	{"Invoke/1024KiB", "after-x-body", 3, "1 MiB forward: allocated bytes ≤ 3 × body (in-process simulator included)"},
+	{"WarmPath/64KiB", "deployed/before-cpu", 0.7, "64 KiB forward: bootstrap CPU −30%"},
+	{"WarmPath/1KiB", "deployed/before-cpu", 0.7, "1 KiB forward: bootstrap CPU −30%"},
+	{"WarmPath/1KiB", "after-gomaxprocs1-syscalls", 30, "1 KiB: ≤ 30 syscalls per warm invocation (as deployed)"},
+	{"WarmPath/64KiB", "after-gomaxprocs1-syscalls", 30, "64 KiB: ≤ 30 syscalls per warm invocation (as deployed)"},
+	{"DecodeEncode", "floor-ratio", 2, "1 MiB event decode + answer encode ≤ 2 × bare base64 decode + encode"},
 }
 
 var line = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+(\d+)\s+(.*)$`)
