@@ -49,7 +49,7 @@ func Input(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...), Source: SourceLPMTLS}
 }
 
-// Codes for bad input, so tests and the README agree on spelling.
+// Codes for bad input, so tests and docs/errors.md agree on spelling.
 const (
 	CodeInvalidJSON       = "invalid_json"
 	CodeInvalidRequest    = "invalid_request"

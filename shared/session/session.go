@@ -74,10 +74,12 @@ type Options struct {
 	// LeaseTTL bounds how long a process holds the login lease and how long others
 	// wait for its token. Default 5s.
 	LeaseTTL time.Duration
-	// ReloginInterval limits Do's re-login after a 401. A target's own 401 cannot be
-	// told from the gateway's, so a 401 on a bearer that such a re-login produced less
-	// than this ago is returned as is, unless the gateway accepted that bearer since (it
-	// was then revoked) and no other re-login happened in the interval: at most two
+	// ReloginInterval limits Do's re-login after a 401. The 401 is the gateway's (lp
+	// confirms a forward's 401 with a mapping check first), but a gateway that refuses
+	// a bearer minted moments ago will most likely refuse the next one too, and each
+	// attempt is a login. So a 401 on a bearer that such a re-login produced less than
+	// this ago is returned as is, unless the gateway accepted that bearer since (it was
+	// then revoked) and no other re-login happened in the interval: at most two
 	// re-logins per interval. Default 30s.
 	ReloginInterval time.Duration
 	// AuthFailureBackoff is how long no login is tried after LivePerson refused the
@@ -272,8 +274,8 @@ const maxFlight = time.Minute
 // Do runs fn with a session. When fn fails with a gateway 401 the bearer is
 // invalidated in both tiers and fn runs exactly once more with a new one; fn must be
 // replayable. Any other error, and a second 401, is returned as is. So is a 401 on a
-// bearer that such a re-login produced moments ago (see Options.ReloginInterval): it
-// is most likely the target's own, and logging in again would not cure it.
+// bearer that such a re-login produced moments ago (see Options.ReloginInterval):
+// logging in again would most likely be refused the same way.
 func (m *Manager) Do(ctx context.Context, fn func(ctx context.Context, s Session) error) error {
 	s, err := m.Get(ctx)
 	if err != nil {
