@@ -125,10 +125,7 @@ func jsonProblem(err error) string {
 
 // article names a JSON value kind as the decoder reports it ("object", "number").
 func article(kind string) string {
-	switch kind {
-	case "object", "array":
-		return "a JSON " + kind
-	case "":
+	if kind == "" {
 		return "another JSON value"
 	}
 	return "a JSON " + kind
