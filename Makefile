@@ -53,7 +53,7 @@ bench: ## benchmarks against the simulator on loopback (about a minute); prints 
 	@mkdir -p $(BUILD_DIR); : > $(BENCH_OUT); rc=0; \
 	echo "running benchmarks (about a minute); raw output in $(BENCH_OUT)"; \
 	$(GO) test -run '^$$' -bench 'WarmForward|ForwardMetrics|LargeBody|AuthCalls|^BenchmarkInvoke$$|DecodeEncode' -benchmem -benchtime 2s -timeout 10m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
-	$(GO) test -run '^$$' -bench 'LoginStorm|ColdStart|BinarySize|SQSBatch' -benchmem -benchtime 10x -timeout 10m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
+	$(GO) test -run '^$$' -bench 'LoginStorm|ColdStart|ColdInvoke|BinarySize|SQSBatch' -benchmem -benchtime 10x -timeout 10m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
 	$(GO) test -run '^$$' -bench 'WarmInvoke' -benchmem -benchtime 1000x -timeout 10m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
 	$(GO) test -run '^$$' -bench 'WarmPath' -benchtime 100x -timeout 20m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
 	$(GO) run ./bench/cmd/benchtable < $(BENCH_OUT) 2>/dev/null; \

@@ -205,7 +205,7 @@ func loginRTT(b *testing.B, w *world) time.Duration {
 	for range 5 {
 		hc := w.sim.HTTPClient()
 		c := lp.New(lp.Options{HTTPClient: hc, CSDSURL: w.sim.CSDSURL()})
-		dom, err := c.Discover(ctx, w.sim.AccountID())
+		dom, err := c.Discover(ctx, w.sim.AccountID(), cred.Method())
 		if err != nil {
 			b.Fatal(err)
 		}

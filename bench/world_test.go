@@ -103,7 +103,7 @@ func (w *world) clearSSM(b testing.TB) {
 	b.Helper()
 	ctx := context.Background()
 	for _, leaf := range []string{"token", "domains", "lease"} {
-		if err := w.store.Delete(ctx, testenv.Prefix+"/"+w.sim.AccountID()+"/"+leaf); err != nil {
+		if err := w.store.Delete(ctx, testenv.Prefix+"/"+leaf); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -134,8 +134,10 @@ func forwardEvent(b testing.TB, target string, body []byte, contentType string, 
 // issued together overlap even when the loopback fake answers before the second one
 // starts.
 type countingSSM struct {
-	next      aws.HTTPClient
-	latency   time.Duration
+	next    aws.HTTPClient
+	latency time.Duration
+	// every counts the calls of every AWS service (Secrets Manager too), not only SSM's.
+	every     bool
 	mu        sync.Mutex
 	inflight  int
 	calls     int
@@ -149,7 +151,7 @@ func newCountingSSM(latency time.Duration) *countingSSM {
 
 func (c *countingSSM) Do(req *http.Request) (*http.Response, error) {
 	target := req.Header.Get("X-Amz-Target")
-	if !strings.HasPrefix(target, "AmazonSSM.") {
+	if !c.every && !strings.HasPrefix(target, "AmazonSSM.") {
 		return c.next.Do(req)
 	}
 	var put struct {

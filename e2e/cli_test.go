@@ -231,7 +231,7 @@ func (w *cliWorld) scan(logs string) {
 	w.t.Helper()
 	all := strings.Join(append(w.out, logs), "\n")
 	secrets := map[string]string{"LivePerson password": testenv.Password, "p12 password": cliP12Password, "wrong p12 password": "wrong-password"}
-	if raw, _, ok := w.env.AWS.Parameter(testenv.Prefix + "/" + w.env.Sim.AccountID() + "/token"); ok {
+	if raw, _, ok := w.env.AWS.Parameter(testenv.Prefix + "/token"); ok {
 		var tok struct{ Bearer string }
 		if json.Unmarshal([]byte(raw), &tok) == nil && tok.Bearer != "" {
 			secrets["bearer"] = tok.Bearer

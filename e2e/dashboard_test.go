@@ -58,7 +58,8 @@ func stackSeries(t *testing.T, env *testenv.Env, forwardName, mappingName string
 	env.Sim.Inject(lpsim.Fault{Op: "forward", Status: 429})
 	f.InvokeHTTP(t, forwardEvent(t, env.MappedURL)) // transient
 	env.Sim.Inject(lpsim.Fault{Op: "forward", Status: 403})
-	f.InvokeHTTP(t, forwardEvent(t, env.MappedURL)) // liveperson_auth_failed
+	env.Sim.Inject(lpsim.Fault{Op: "mapping", Status: 403}) // the bearer check: the gateway's own 403
+	f.InvokeHTTP(t, forwardEvent(t, env.MappedURL))         // liveperson_auth_failed
 	body, _ := json.Marshal(map[string]any{"url": env.MappedURL})
 	f.Invoke(t, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: string(body), EventSource: "aws:sqs",
 		EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:requests", Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}})

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/lpmtls/lpmtls/shared/apierr"
+	"github.com/lpmtls/lpmtls/shared/testworld/awsfake"
 	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
 	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
@@ -86,10 +87,10 @@ func TestWarmInvocationsLogInOnce(t *testing.T) {
 		t.Fatalf("gateway TLS handshakes %d, want 1 (keep-alive)", c.GatewayTLSHandshakes)
 	}
 	// The token is cached as a SecureString, the domains as a String.
-	if _, typ, ok := env.AWS.Parameter(testenv.Prefix + "/" + env.Sim.AccountID() + "/token"); !ok || typ != "SecureString" {
+	if _, typ, ok := env.AWS.Parameter(testenv.Prefix + "/token"); !ok || typ != "SecureString" {
 		t.Fatalf("token parameter: ok=%v type=%q", ok, typ)
 	}
-	if _, typ, ok := env.AWS.Parameter(testenv.Prefix + "/" + env.Sim.AccountID() + "/domains"); !ok || typ != "String" {
+	if _, typ, ok := env.AWS.Parameter(testenv.Prefix + "/domains"); !ok || typ != "String" {
 		t.Fatalf("domains parameter: ok=%v type=%q", ok, typ)
 	}
 }
@@ -111,9 +112,33 @@ func TestColdProcessReusesSSMToken(t *testing.T) {
 	if c.Logins != 0 || c.CSDS != 0 {
 		t.Fatalf("cold process with SSM token: %+v", c)
 	}
+	// Two AWS calls, issued together: the secret, and the token and domains in one read.
 	calls := env.AWS.Calls()
-	if calls["AmazonSSM.GetParameter"] != 2 || calls["secretsmanager.GetSecretValue"] != 1 || env.AWS.TotalCalls() != 3 {
+	if calls["AmazonSSM.GetParameters"] != 1 || calls["secretsmanager.GetSecretValue"] != 1 || env.AWS.TotalCalls() != 2 {
 		t.Fatalf("AWS calls %v", calls)
+	}
+}
+
+// The cold start's two AWS calls are in flight at once: with every AWS call held back,
+// the fake sees both waiting together.
+func TestColdStartAWSCallsOverlap(t *testing.T) {
+	env := testenv.New(t)
+	first := env.Start(t, "forward")
+	ev := forwardEvent(t, env.MappedURL)
+	first.InvokeHTTP(t, ev)
+	first.Stop()
+	// Calls issued one after the other are never in flight together; the delay makes
+	// calls issued together overlap whatever the machine's load.
+	const delay = 300 * time.Millisecond
+	env.AWS.SetDelay(awsfake.SSM, delay)
+	env.AWS.SetDelay(awsfake.SecretsManager, delay)
+	env.AWS.ResetCalls()
+	second := env.Start(t, "forward")
+	if r := second.InvokeHTTP(t, ev); r.StatusCode != 200 {
+		t.Fatalf("status %d %s", r.StatusCode, r.Body)
+	}
+	if n, most := env.AWS.TotalCalls(), env.AWS.MaxInFlight(); n != 2 || most != 2 {
+		t.Fatalf("%d AWS calls, at most %d at once; want 2 calls in flight together (%v)", n, most, env.AWS.Calls())
 	}
 }
 
@@ -132,14 +157,16 @@ func TestReloginAfter401RetriesOnce(t *testing.T) {
 	if c.Logins != 1 || c.Forwards != 2 || c.TargetRequests != 1 {
 		t.Fatalf("after revocation: %+v", c)
 	}
-	// A gateway that keeps refusing gets exactly one retry, then a clear error.
+	// A gateway that keeps refusing (its mapping check refuses the bearer too) gets
+	// exactly one retry, then a clear error.
 	env.Sim.ResetCounts()
 	env.Sim.Inject(lpsim.Fault{Op: "forward", Status: 401, Times: 5})
+	env.Sim.Inject(lpsim.Fault{Op: "mapping", Status: 401, Times: 5})
 	r = f.InvokeHTTP(t, ev)
 	if r.StatusCode != 502 || code(t, r) != "liveperson_auth_failed" || r.Headers["LP-Error-Source"] != "liveperson" {
 		t.Fatalf("status %d %s %v", r.StatusCode, r.Body, r.Headers)
 	}
-	if c := env.Sim.Counts(); c.Forwards != 2 || c.Logins != 1 {
+	if c := env.Sim.Counts(); c.Forwards != 2 || c.Mappings != 2 || c.Logins != 1 {
 		t.Fatalf("persistent 401: %+v", c)
 	}
 }
@@ -327,7 +354,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	f.InvokeHTTP(t, ev)
 	env.Sim.Inject(lpsim.Fault{Op: "forward", Status: 424})
 	f.InvokeHTTP(t, ev)
-	bearer, _, _ := env.AWS.Parameter(testenv.Prefix + "/" + env.Sim.AccountID() + "/token")
+	bearer, _, _ := env.AWS.Parameter(testenv.Prefix + "/token")
 	var tok struct {
 		Bearer string `json:"bearer"`
 	}

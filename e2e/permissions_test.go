@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"encoding/json"
+	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/lpmtls/lpmtls/shared/session"
 )
 
 // Each function's role grants exactly these actions, each on exactly these resources
@@ -67,6 +71,9 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 				t.Fatalf("%s: resource %v is not one of the stack's or a parameter", fn, s["Resource"])
 			}
 			if s["Sid"] == "TokenCache" {
+				if want := cacheActions(t); !slices.Equal(slices.Sorted(slices.Values(actions)), want) {
+					t.Errorf("%s: TokenCache grants %v, want the cache calls' actions: %v", fn, actions, want)
+				}
 				got = append(got, "TokenCache:"+res)
 				continue
 			}
@@ -84,6 +91,29 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			t.Errorf("%s: trust policy %v", role, trust)
 		}
 	}
+}
+
+// cacheActions are the SSM actions behind the session's cache calls
+// (session.ParameterStore as paramstore.Store makes them; GetMany is GetParameters: a
+// cold start reads token and domains in one call), sorted. A new cache call without an
+// entry here fails the test, so the grant cannot lag behind the code.
+func cacheActions(t *testing.T) []string {
+	t.Helper()
+	action := map[string]string{
+		"Get": "ssm:GetParameter", "GetMany": "ssm:GetParameters",
+		"Put": "ssm:PutParameter", "Delete": "ssm:DeleteParameter",
+	}
+	api := reflect.TypeFor[session.ParameterStore]()
+	var out []string
+	for i := range api.NumMethod() {
+		a, ok := action[api.Method(i).Name]
+		if !ok {
+			t.Fatalf("session.ParameterStore.%s: which SSM action does it take?", api.Method(i).Name)
+		}
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // The cache's parameters and, for GetParametersByPath, its path; ${Prefix} is the

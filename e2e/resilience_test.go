@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lpmtls/lpmtls/shared/testworld/lpsim"
 	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
@@ -115,5 +116,56 @@ func TestBadConfigurationFailsInitWithEveryProblem(t *testing.T) {
 		if !strings.Contains(p, v) {
 			t.Errorf("init error does not name %s:\n%s", v, p)
 		}
+	}
+}
+
+// A CSDS answer without mtlsGateway fails the forward with 502 discovery_failed naming
+// it and is cached nowhere: the instance answers from the remembered failure for the
+// backoff (a tenth of LP_DOMAINS_TTL here) without asking CSDS, a second cold instance
+// sharing SSM asks CSDS itself instead of inheriting a bad list, and once CSDS is whole
+// the next forward after the backoff succeeds.
+func TestCSDSMissingServiceNotCached(t *testing.T) {
+	const ttl, backoff = 20 * time.Second, 2 * time.Second // backoff: a tenth of ttl
+	env := testenv.New(t)
+	env.Sim.SetCSDSOmitted("mtlsGateway")
+	first := env.Start(t, "forward", "LP_DOMAINS_TTL="+ttl.String())
+	ev := forwardEvent(t, env.MappedURL)
+	start := time.Now()
+	var failedBy time.Time // the remembered failure ends by failedBy+backoff
+	for i := range 2 {
+		r := first.InvokeHTTP(t, ev)
+		if r.StatusCode != 502 || code(t, r) != "discovery_failed" || !strings.Contains(r.Body, "mtlsGateway") {
+			t.Fatalf("forward %d: %d %s, want 502 discovery_failed naming mtlsGateway", i, r.StatusCode, r.Body)
+		}
+		if i == 0 {
+			failedBy = time.Now()
+		}
+	}
+	// One lookup per backoff at most, however slow the machine made the two invocations.
+	if n, most := env.Sim.Counts().CSDS, 1+int(time.Since(start)/backoff); n > most {
+		t.Fatalf("%d CSDS calls, want at most %d", n, most)
+	}
+	domains := testenv.Prefix + "/domains"
+	if _, _, ok := env.AWS.Parameter(domains); ok {
+		t.Fatal("the incomplete list reached SSM")
+	}
+	before := env.Sim.Counts().CSDS
+	second := env.Start(t, "forward", "LP_DOMAINS_TTL="+ttl.String())
+	if r := second.InvokeHTTP(t, ev); r.StatusCode != 502 || code(t, r) != "discovery_failed" {
+		t.Fatalf("second instance: %d %s", r.StatusCode, r.Body)
+	}
+	if n := env.Sim.Counts().CSDS; n != before+1 {
+		t.Fatalf("second instance made %d CSDS calls, want its own 1", n-before)
+	}
+
+	env.Sim.SetCSDSOmitted()
+	// The backoff is the behaviour under test: the instance must not ask CSDS before it
+	// ends, so the test lets it run out.
+	<-time.After(time.Until(failedBy.Add(backoff)))
+	if r := first.InvokeHTTP(t, ev); r.StatusCode != 200 {
+		t.Fatalf("after CSDS recovered: %d %s", r.StatusCode, r.Body)
+	}
+	if v, _, ok := env.AWS.Parameter(domains); !ok || !strings.Contains(v, "mtlsGateway") {
+		t.Fatalf("SSM domains after recovery: %q", v)
 	}
 }

@@ -333,7 +333,7 @@ func makeJob(t *testing.T, env *testenv.Env, size int, binary bool) job {
 
 func storedBearer(t *testing.T, env *testenv.Env) string {
 	t.Helper()
-	v, _, ok := env.AWS.Parameter(testenv.Prefix + "/" + env.Sim.AccountID() + "/token")
+	v, _, ok := env.AWS.Parameter(testenv.Prefix + "/token")
 	if !ok {
 		return ""
 	}

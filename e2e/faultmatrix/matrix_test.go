@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,7 +193,7 @@ func freshInstance(c *cell, o observed) {
 // process must ask CSDS and, when it fails, fall back to them.
 func staleDomains(c *cell) {
 	c.t.Helper()
-	name := testenv.Prefix + "/" + c.env.Sim.AccountID() + "/domains"
+	name := testenv.Prefix + "/domains"
 	v, _, ok := c.env.AWS.Parameter(name)
 	if !ok {
 		c.t.Fatal("no domains cached after the warm-up")
@@ -260,13 +261,26 @@ var rows = []row{
 	},
 	{
 		name:   "CSDS down, cold (nothing cached)",
+		also:   "session TestFailedDiscoveryRememberedBriefly",
 		inject: func(c *cell) { c.env.Sim.Inject(lpsim.Fault{Op: "csds", Status: 503, Times: 1000}) },
 		heal:   func(c *cell) { c.env.Sim.ClearFaults() },
 		cols: [4]want{
-			httpErr(502, "discovery_failed", "liveperson", "", retryCallerHTTP+"; every call asks CSDS again"),
+			httpErr(502, "discovery_failed", "liveperson", "", retryCallerHTTP+"; "+csdsBackoff),
 			httpErr(502, "discovery_failed", "liveperson", "", retryCallerHTTP),
 			batch(3, [3]int{0, 3, 0}, [2]int{3, 0}, "batch item failures; redelivered until CSDS answers"),
 			schedFailed("discovery_failed", retryNextRun),
+		},
+	},
+	{
+		name:   "CSDS answers without mtlsGateway",
+		also:   "e2e TestCSDSMissingServiceNotCached; session TestCSDSMissingServiceNotCached",
+		inject: func(c *cell) { c.env.Sim.SetCSDSOmitted("mtlsGateway") },
+		heal:   func(c *cell) { c.env.Sim.SetCSDSOmitted() },
+		cols: [4]want{
+			with(httpErr(502, "discovery_failed", "liveperson", "", retryCallerHTTP+"; the message names mtlsGateway; the list is cached nowhere (neither memory nor SSM): "+csdsBackoff+", and a new instance asks CSDS itself"), incompleteNotCached),
+			with(httpErr(502, "discovery_failed", "liveperson", "", "as forward"), incompleteNotCached),
+			with(batch(3, [3]int{0, 3, 0}, [2]int{3, 0}, "batch item failures; redelivered until CSDS is whole again (asked at most once per 5 s meanwhile)"), recoveredDomains),
+			with(schedFailed("discovery_failed", retryNextRun+"; nothing cached, so the next run asks CSDS again"), incompleteNotCached),
 		},
 	},
 	{
@@ -317,10 +331,38 @@ var rows = []row{
 		inject: func(c *cell) { c.env.AWS.SetDown(awsfake.SecretsManager, true) },
 		heal:   func(c *cell) { c.env.AWS.SetDown(awsfake.SecretsManager, false) },
 		cols: [4]want{
-			with(httpErr(500, "internal_error", "lpmtls", "", retryCallerHTTP+"; a cold instance reads the secret on every call until it can (a warm one holds it and is unaffected)"), logins(0)),
-			with(httpErr(500, "internal_error", "lpmtls", "", retryCallerHTTP), logins(0)),
-			batch(3, [3]int{0, 3, 0}, [2]int{3, 0}, "batch item failures (internal_error is transient); delivered once the secret can be read"),
-			schedFailed("internal_error", retryNextRun),
+			with(httpErr(503, "secrets_unavailable", "lpmtls", "5", "the SDK retries the read; then the caller retries after Retry-After; a cold instance reads the secret on every call until it can (a warm one holds it and is unaffected)"), logins(0)),
+			with(httpErr(503, "secrets_unavailable", "lpmtls", "5", "as forward"), logins(0)),
+			batch(3, [3]int{0, 3, 0}, [2]int{3, 0}, "batch item failures (secrets_unavailable is transient); delivered once the secret can be read"),
+			schedFailed("secrets_unavailable", retryNextRun),
+		},
+	},
+	{
+		name:   "Secrets Manager throttling",
+		also:   "secrets TestReadFailuresTellCauseApart",
+		inject: func(c *cell) { c.env.AWS.SetError(awsfake.SecretsManager, awsfake.ErrThrottling) },
+		heal:   func(c *cell) { c.env.AWS.SetError(awsfake.SecretsManager, awsfake.AWSError{}) },
+		cols: [4]want{
+			with(httpErr(503, "secrets_unavailable", "lpmtls", "5", "the SDK retries the throttled read with backoff; then the caller retries after Retry-After"), logins(0)),
+			with(httpErr(503, "secrets_unavailable", "lpmtls", "5", "as forward"), logins(0)),
+			batch(3, [3]int{0, 3, 0}, [2]int{3, 0}, "batch item failures, redelivered until the read succeeds"),
+			schedFailed("secrets_unavailable", retryNextRun),
+		},
+	},
+	{
+		name:   "Secrets Manager access denied (role lacks GetSecretValue)",
+		also:   "secrets TestReadFailuresTellCauseApart (also not found, KMS denied, decryption failure)",
+		inject: func(c *cell) { c.env.AWS.SetError(awsfake.SecretsManager, awsfake.ErrAccessDenied) },
+		heal:   func(c *cell) { c.env.AWS.SetError(awsfake.SecretsManager, awsfake.AWSError{}) },
+		cols: [4]want{
+			with(httpErr(500, "secret_access_denied", "lpmtls", "", "not retried: a deployment mistake (the message names the missing permission, never the secret); fix the role, then retry"), logins(0)),
+			with(httpErr(500, "secret_access_denied", "lpmtls", "", "as forward"), logins(0)),
+			func() want {
+				w := batch(3, [3]int{0, 0, 3}, [2]int{0, 3}, "permanent: dead-lettered at once with the reason (fix the role, then redrive the DLQ)")
+				w.dlqCode = "secret_access_denied"
+				return w
+			}(),
+			schedFailed("secret_access_denied", retryNextRun),
 		},
 	},
 	{
@@ -334,7 +376,7 @@ var rows = []row{
 			c.env.Sim.RevokeTokens()
 		},
 		cols: [4]want{
-			with(httpOK("inside the invocation: the gateway's 401 → login with the old password refused → secret re-read → login → forward replayed"), rotatedOnce),
+			with(httpOK("inside the invocation: the gateway's 401 (the mapping check refuses the bearer too) → login with the old password refused → secret re-read → login → forward replayed"), rotatedOnce),
 			with(httpOK("as forward"), rotatedOnce),
 			with(batch(3, [3]int{3, 0, 0}, [2]int{3, 0}, "inside the invocation, as forward; one secret re-read"), rotatedOnce),
 			with(schedOK("inside the invocation, as forward"), rotatedOnce),
@@ -346,7 +388,7 @@ var rows = []row{
 		prime:  warm,
 		inject: func(c *cell) { c.env.Sim.RevokeTokens() },
 		cols: [4]want{
-			with(httpOK("inside the invocation: 401 → token dropped from memory and SSM → one login → the forward replayed once"), reloginOnce(2)),
+			with(httpOK("inside the invocation: 401 → the mapping check refuses the bearer too, so the gateway stopped the request → token dropped from memory and SSM → one login → the forward replayed once"), reloginOnce(3)),
 			with(httpOK("as forward, for the mapping check"), reloginOnce(2)),
 			with(batch(3, [3]int{3, 0, 0}, [2]int{3, 0}, "inside the invocation: concurrent 401s share the re-login"), reloginAtMost(2)),
 			with(schedOK("inside the invocation, as mapping"), reloginOnce(2)),
@@ -433,6 +475,51 @@ var rows = []row{
 		},
 	},
 	{
+		name: "target 401 (wrong LP-authorization-override)",
+		also: "lp TestForwardTargetAuthAnswerUntouched, TestForwardClassification",
+		inject: func(c *cell) {
+			c.relayed = 401
+			c.env.Sim.Inject(lpsim.Fault{Op: "target", Status: 401, Body: targetRefusal,
+				Header: http.Header{"WWW-Authenticate": {`Basic realm="brand"`}}})
+		},
+		cols: [4]want{
+			with(want{status: 401, retried: "not retried: one mapping check shows the gateway takes the bearer, so the 401 is the target's and comes back untouched (body and WWW-Authenticate); the request was sent once and no login followed"}, targetAnsweredOnce(401)),
+			with(httpOK("nothing: the mapping check makes no target call"), untouchedTarget),
+			with(batch(3, [3]int{3, 0, 0}, [2]int{3, 0}, "nothing: the target's 401 is its answer, published as the result (a 4xx is not retried)"), targetAnsweredOnce(401)),
+			with(schedOK("nothing: no target call"), untouchedTarget),
+		},
+	},
+	{
+		name: "target 503 with Retry-After and a body",
+		also: "lp TestForwardClassification",
+		inject: func(c *cell) {
+			c.env.Sim.Inject(lpsim.Fault{Op: "target", Status: 503, RetryAfter: "120", Body: targetUnavailable})
+		},
+		cols: [4]want{
+			with(want{status: 503, retryAfter: "120", retried: "not retried by lpmtls: no LivePerson error wrapper, so the 503 is the target's and comes back as sent (status, body, Retry-After); the caller may retry after it"}, targetAnsweredOnce(503)),
+			with(httpOK("nothing: the mapping check makes no target call"), untouchedTarget),
+			batch(3, [3]int{2, 1, 0}, [2]int{3, 0}, "the target's 503 is a batch item failure (target_status), redelivered and then delivered"),
+			with(schedOK("nothing: no target call"), untouchedTarget),
+		},
+	},
+	{
+		name: "forwarded header of about 1 MiB (SQS)",
+		also: "forward TestValidate; lp TestForwardClientRefusals; queue TestOutcomeTable",
+		inject: func(c *cell) {
+			c.bigHeader = 1_000_000
+		},
+		cols: [4]want{
+			{na: "API Gateway refuses more than 10 KiB of request headers before lpmtls sees them"},
+			{na: "the mapping check forwards no caller headers"},
+			with(func() want {
+				w := batch(3, [3]int{2, 0, 1}, [2]int{2, 1}, "permanent: 431-class headers_too_large from lpmtls, dead-lettered at once with the reason; LivePerson never sees it")
+				w.dlqCode = "headers_too_large"
+				return w
+			}(), gatewayCalls(2)),
+			{na: "a check forwards no caller headers"},
+		},
+	},
+	{
 		name: "process killed (SIGKILL) mid-request",
 		also: "runtimeapi TestKilledMidInvocationFailsIt",
 		inject: func(c *cell) {
@@ -468,6 +555,98 @@ var rows = []row{
 			{na: "a check is one batched LivePerson call: see mid-request"},
 		},
 	},
+}
+
+// csdsBackoff is how a failure CSDS answered is retried.
+const csdsBackoff = "CSDS is asked again at most once per 5 s per instance (a tenth of LP_DOMAINS_TTL, at most 5 s), the same 502 answered at once meanwhile"
+
+// incompleteNotCached: the incomplete CSDS list reached neither tier. The instance
+// answers a second call from the remembered failure without asking CSDS again, and a
+// new instance sharing SSM asks CSDS itself.
+func incompleteNotCached(c *cell, o observed) {
+	c.t.Helper()
+	if _, _, ok := c.env.AWS.Parameter(testenv.Prefix + "/domains"); ok {
+		c.t.Fatal("the incomplete list reached SSM")
+	}
+	codeOf := func(o observed) string {
+		if o.sum.Error != nil {
+			return o.sum.Error.Code
+		}
+		return o.code
+	}
+	again := func() string {
+		if c.col == colSchedule {
+			return codeOf(c.runSchedule(normalTimeout, nil))
+		}
+		return c.runHTTP(normalTimeout, nil).code
+	}
+	if code := again(); code != codeOf(o) {
+		c.t.Fatalf("second call: %q, want %q", code, codeOf(o))
+	}
+	if n := c.env.Sim.Counts().CSDS; n != 1 {
+		c.t.Fatalf("%d CSDS calls for two calls inside the backoff, want 1", n)
+	}
+	c.start()
+	if code := again(); code != codeOf(o) {
+		c.t.Fatalf("new instance: %q, want %q", code, codeOf(o))
+	}
+	if n := c.env.Sim.Counts().CSDS; n != 2 {
+		c.t.Fatalf("%d CSDS calls, want the new instance's own lookup too", n)
+	}
+}
+
+// recoveredDomains: once CSDS is whole, the whole list is cached.
+func recoveredDomains(c *cell, o observed) {
+	c.t.Helper()
+	if v, _, ok := c.env.AWS.Parameter(testenv.Prefix + "/domains"); !ok || !strings.Contains(v, "mtlsGateway") {
+		c.t.Fatalf("domains in SSM after recovery: %q", v)
+	}
+}
+
+// Target answers with bodies of their own (no LivePerson wrapper).
+const (
+	targetRefusal     = `{"message":"invalid credentials for this API"}`
+	targetUnavailable = `{"status":"down for maintenance","retryInSeconds":120}`
+)
+
+// targetAnsweredOnce: the target's status came back as it sent it, and no request was
+// sent to it twice.
+func targetAnsweredOnce(status int) func(c *cell, o observed) {
+	return func(c *cell, o observed) {
+		c.t.Helper()
+		n := c.env.Sim.Counts()
+		if c.col == colForward {
+			want := map[int]string{401: targetRefusal, 503: targetUnavailable}[status]
+			if o.body != want {
+				c.t.Fatalf("body %q, want the target's %q", o.body, want)
+			}
+			if got := http.Header(mapOf(o.header)).Get("WWW-Authenticate"); status == 401 && got != `Basic realm="brand"` {
+				c.t.Fatalf("WWW-Authenticate %q in %v", got, o.header)
+			}
+			if n.Forwards != 1 || n.TargetRequests != 1 {
+				c.t.Fatalf("want the request sent once: %+v", n)
+			}
+		}
+		if c.col == colSQS && n.TargetRequests != 3 {
+			c.t.Fatalf("%d target requests for 3 messages: one was sent again", n.TargetRequests)
+		}
+		if n.Logins != 1 {
+			c.t.Fatalf("%d logins, want only the cold start's", n.Logins)
+		}
+		if status == 401 && n.Mappings != 1 {
+			c.t.Fatalf("%d mapping checks, want 1 (the bearer check)", n.Mappings)
+		}
+	}
+}
+
+// mapOf reads an API Gateway header map as an http.Header, whatever the key case.
+func mapOf(h map[string]string) map[string][]string {
+	out := make(map[string][]string, len(h))
+	for k, v := range h {
+		ck := http.CanonicalHeaderKey(k)
+		out[ck] = append(out[ck], v)
+	}
+	return out
 }
 
 func csdsFallback(c *cell, o observed) {
@@ -618,7 +797,7 @@ func runCell(t *testing.T, r row, col column, w want, emu *sqsemu.Emulator) {
 	}
 	rowHeal()
 	secrets := secretsIn
-	if v, _, ok := c.env.AWS.Parameter(testenv.Prefix + "/" + c.env.Sim.AccountID() + "/token"); ok {
+	if v, _, ok := c.env.AWS.Parameter(testenv.Prefix + "/token"); ok {
 		var tok struct {
 			Bearer string `json:"bearer"`
 		}

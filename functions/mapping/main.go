@@ -36,16 +36,10 @@ func main() {
 		LogLevel:     cfg.LogLevel,
 	}
 	if cfg.CertExpiryWarningDays > 0 { // 0 turns the expiry watch off
-		certs := &certificates.Service{Lister: deps.LP, Sessions: deps.Sessions}
-		if deps.Params != nil { // where lpmtls apply records the expiries LivePerson does not report
-			certs.Records = &certificates.Records{Store: deps.Params, Prefix: cfg.CachePrefix}
-		}
-		checker.Certificates = certs
+		checker.Certificates = &certificates.Service{Lister: deps.LP, Sessions: deps.Sessions,
+			Records: certificates.NewRecords(deps.Params, cfg.CachePrefix)}
 	}
-	cleanup := &cachecleanup.Handler{Prefix: cfg.CachePrefix, Logger: deps.Logger}
-	if deps.Params != nil { // a nil *Store in the interface would not read as "none"
-		cleanup.Params = deps.Params
-	}
+	cleanup := cachecleanup.New(deps.Params, cfg.CachePrefix, deps.Logger)
 	lambdaevent.Start(lambdaevent.Router{Name: "mapping", HTTP: svc.HandleHTTP, Schedule: checker.Handle,
 		CustomResource: cleanup.Handle})
 }

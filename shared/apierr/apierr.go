@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/secrets"
 )
 
 // Sources named in the LP-Error-Source header.
@@ -47,7 +49,7 @@ func Input(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...), Source: SourceLPMTLS}
 }
 
-// Codes for bad input, so tests and the README agree on spelling.
+// Codes for bad input, so tests and docs/errors.md agree on spelling.
 const (
 	CodeInvalidJSON       = "invalid_json"
 	CodeInvalidRequest    = "invalid_request"
@@ -59,7 +61,10 @@ const (
 	CodeInvalidHeader     = "invalid_header"
 	CodeSiteMismatch      = "site_id_mismatch"
 	CodeInvalidBody       = "invalid_body"
-	CodeNotFound          = "not_found"
+	// CodeHeadersTooLarge: the forwarded headers exceed headers.MaxValueBytes or
+	// headers.MaxListBytes, or the gateway's advertised header list limit.
+	CodeHeadersTooLarge = "headers_too_large"
+	CodeNotFound        = "not_found"
 	// CodeResponseTooLarge: the target's answer does not fit a Lambda response.
 	CodeResponseTooLarge = "response_too_large"
 	// CodeInternal: lpmtls itself failed; the detail is in the logs.
@@ -71,22 +76,59 @@ type row struct {
 	code      string
 	transient bool
 	what      string
+	// source is SourceLivePerson unless set.
+	source string
 }
 
 // kinds is the one table from a LivePerson failure kind to our answer. Statuses are
 // 502/504 rather than LivePerson's own because the caller's request to lpmtls was fine:
-// an upstream failed.
+// an upstream failed. The last two are lpmtls's own: its HTTP client refused the request
+// before a byte left, so LivePerson never saw it; neither is worth a retry.
 var kinds = map[lp.Kind]row{
-	lp.KindAuth:          {http.StatusBadGateway, "liveperson_auth_failed", false, "LivePerson rejected the credentials or the bearer"},
-	lp.KindThrottled:     {http.StatusTooManyRequests, "liveperson_throttled", true, "LivePerson throttled the request"},
-	lp.KindNoCertificate: {http.StatusBadGateway, "no_certificate_mapping", false, "no mTLS certificate is mapped for this account, service name and URL"},
-	lp.KindTarget:        {http.StatusBadGateway, "target_failed", true, "the mTLS gateway could not complete the call to the target"},
-	lp.KindGateway:       {http.StatusBadGateway, "gateway_error", true, "the LivePerson mTLS gateway failed"},
-	lp.KindTimeout:       {http.StatusGatewayTimeout, "timeout", true, "LivePerson did not answer in time"},
-	lp.KindDiscovery:     {http.StatusBadGateway, "discovery_failed", true, "LivePerson domain discovery (CSDS) failed"},
-	lp.KindBlocked:       {http.StatusBadGateway, "liveperson_blocked", false, "LivePerson blocked the account or user (HTTP 451)"},
-	lp.KindNetwork:       {http.StatusBadGateway, "liveperson_unreachable", true, "LivePerson could not be reached"},
-	lp.KindBadRequest:    {http.StatusBadGateway, "liveperson_rejected_request", false, "LivePerson refused the request"},
+	lp.KindAuth:          {http.StatusBadGateway, "liveperson_auth_failed", false, "LivePerson rejected the credentials or the bearer", ""},
+	lp.KindThrottled:     {http.StatusTooManyRequests, "liveperson_throttled", true, "LivePerson throttled the request", ""},
+	lp.KindNoCertificate: {http.StatusBadGateway, "no_certificate_mapping", false, "no mTLS certificate is mapped for this account, service name and URL", ""},
+	lp.KindTarget:        {http.StatusBadGateway, "target_failed", true, "the mTLS gateway could not complete the call to the target", ""},
+	lp.KindGateway:       {http.StatusBadGateway, "gateway_error", true, "the LivePerson mTLS gateway failed", ""},
+	lp.KindTimeout:       {http.StatusGatewayTimeout, "timeout", true, "LivePerson did not answer in time", ""},
+	lp.KindDiscovery:     {http.StatusBadGateway, "discovery_failed", true, "LivePerson domain discovery (CSDS) failed", ""},
+	lp.KindBlocked:       {http.StatusBadGateway, "liveperson_blocked", false, "LivePerson blocked the account or user (HTTP 451)", ""},
+	lp.KindNetwork:       {http.StatusBadGateway, "liveperson_unreachable", true, "LivePerson could not be reached", ""},
+	lp.KindBadRequest:    {http.StatusBadGateway, "liveperson_rejected_request", false, "LivePerson refused the request", ""},
+	lp.KindHeadersTooLarge: {http.StatusRequestHeaderFieldsTooLarge, CodeHeadersTooLarge, false,
+		"the request's headers are larger than the mTLS gateway accepts; send fewer or shorter headers", SourceLPMTLS},
+	lp.KindUnsent: {http.StatusInternalServerError, "request_not_sent", false,
+		"lpmtls's HTTP client refused to send the request, so LivePerson never received it", SourceLPMTLS},
+}
+
+// Codes for the AWS dependencies: an outage says retry, the others name what the
+// deployment must fix.
+const (
+	CodeSecretsUnavailable = "secrets_unavailable"
+	CodeSecretAccessDenied = "secret_access_denied"
+	CodeSecretNotFound     = "secret_not_found"
+	CodeSecretKMSDenied    = "secret_kms_denied"
+	CodeSecretInvalid      = "secret_invalid"
+)
+
+// DependencyRetryAfter is the pause asked of the caller while an AWS dependency is
+// unavailable: the SDK has already retried with backoff for about as long.
+const DependencyRetryAfter = 5 * time.Second
+
+// secretRows: an outage is 503 with Retry-After and worth a retry. A deployment
+// mistake is 500: the fault is lpmtls's (not the caller's, not LivePerson's), and no
+// retry cures it until someone fixes the deployment, so it is neither a 4xx nor a
+// 503; the queue dead-letters it with the code, to be redriven once fixed. The
+// messages name the missing permission or resource, never the secret's value or ARN.
+var secretRows = map[secrets.Reason]row{
+	secrets.ReasonUnavailable: {http.StatusServiceUnavailable, CodeSecretsUnavailable, true,
+		"AWS Secrets Manager is unavailable or throttling, so lpmtls cannot read its credentials; retry after Retry-After", SourceLPMTLS},
+	secrets.ReasonAccessDenied: {http.StatusInternalServerError, CodeSecretAccessDenied, false,
+		"the function's role may not read the credentials secret: grant it secretsmanager:GetSecretValue on LP_SECRET_ID", SourceLPMTLS},
+	secrets.ReasonNotFound: {http.StatusInternalServerError, CodeSecretNotFound, false,
+		"the credentials secret named by LP_SECRET_ID does not exist (or is scheduled for deletion): create it or fix LP_SECRET_ID", SourceLPMTLS},
+	secrets.ReasonKMSDenied: {http.StatusInternalServerError, CodeSecretKMSDenied, false,
+		"the credentials secret's KMS key refused to decrypt it for the function's role: grant kms:Decrypt on that key (and check it is enabled)", SourceLPMTLS},
 }
 
 // From classifies any error. An *Error passes through; an *lp.Error is looked up in the
@@ -97,11 +139,37 @@ func From(err error) *Error {
 	if errors.As(err, &ae) {
 		return ae
 	}
+	var se *secrets.Error
+	if errors.As(err, &se) {
+		r := secretRows[se.Reason]
+		e := &Error{Status: r.status, Code: r.code, Message: r.what, Source: r.source, Transient: r.transient, Err: err}
+		if se.Code != "" {
+			e.Message += " (AWS " + se.Code + ")"
+		}
+		if r.transient {
+			e.RetryAfter = DependencyRetryAfter
+		}
+		return e
+	}
+	if errors.Is(err, secrets.ErrInvalid) {
+		// The detail names the fields at fault, never their values (see secrets.Parse).
+		var detail string
+		for u := err; u != nil; u = errors.Unwrap(u) {
+			if errors.Is(u, secrets.ErrInvalid) {
+				detail = u.Error()
+			}
+		}
+		return &Error{Status: http.StatusInternalServerError, Code: CodeSecretInvalid, Source: SourceLPMTLS, Err: err,
+			Message: "the credentials secret is not in the documented shape: " + detail}
+	}
 	var le *lp.Error
 	if errors.As(err, &le) {
 		r, ok := kinds[le.Kind]
 		if !ok {
-			r = row{http.StatusBadGateway, "liveperson_error", true, "LivePerson failed"}
+			r = row{http.StatusBadGateway, "liveperson_error", true, "LivePerson failed", ""}
+		}
+		if r.source == "" {
+			r.source = SourceLivePerson
 		}
 		msg := r.what
 		if le.Kind == lp.KindGateway && (le.Op == "login" || le.Op == "oauth2") {
@@ -110,13 +178,14 @@ func From(err error) *Error {
 			// may be the target's own answer.
 			msg = "LivePerson's login failed, so the request was not sent"
 		}
-		if le.Status != 0 {
-			msg += " (HTTP " + strconv.Itoa(le.Status) + ")"
+		// The status is said once: lp's own messages may already name it.
+		if st := "HTTP " + strconv.Itoa(le.Status); le.Status != 0 && !strings.Contains(le.Message, st) {
+			msg += " (" + st + ")"
 		}
 		if le.Message != "" {
 			msg += ": " + le.Message
 		}
-		return &Error{Status: r.status, Code: r.code, Message: msg, Source: SourceLivePerson,
+		return &Error{Status: r.status, Code: r.code, Message: msg, Source: r.source,
 			RetryAfter: le.RetryAfter, Transient: r.transient, Err: err}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {

@@ -105,3 +105,33 @@ func TestHTTPResponseBody(t *testing.T) {
 		})
 	}
 }
+
+// The status is said once, whether or not LivePerson's message already names it.
+func TestStatusSaidOnce(t *testing.T) {
+	for _, msg := range []string{
+		"no certificate mapping for this account, service and URL (HTTP 500): No certificate mapping found",
+		"no certificate mapping for this account, service and URL: No certificate mapping found",
+		"",
+	} {
+		e := From(&lp.Error{Kind: lp.KindNoCertificate, Op: "forward", Status: 500, Message: msg})
+		if n := strings.Count(e.Message, "HTTP 500"); n != 1 {
+			t.Errorf("%q says HTTP 500 %d times", e.Message, n)
+		}
+	}
+}
+
+func TestClientRefusalsAreLPMTLSs(t *testing.T) {
+	for _, tc := range []struct {
+		kind   lp.Kind
+		status int
+		code   string
+	}{
+		{lp.KindHeadersTooLarge, 431, CodeHeadersTooLarge},
+		{lp.KindUnsent, 500, "request_not_sent"},
+	} {
+		e := From(&lp.Error{Kind: tc.kind, Op: "forward", Message: "lpmtls's HTTP client refused to send the request"})
+		if e.Status != tc.status || e.Code != tc.code || e.Source != SourceLPMTLS || e.Transient {
+			t.Errorf("%v: got %+v", tc.kind, e)
+		}
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-lambda-go/cfn"
 
 	"github.com/lpmtls/lpmtls/shared/obs"
+	"github.com/lpmtls/lpmtls/shared/paramstore"
 )
 
 // Tree deletes every parameter under a prefix; *paramstore.Store satisfies it.
@@ -55,6 +56,16 @@ type Handler struct {
 	// two margins remain.
 	Margin time.Duration
 	Logger *slog.Logger
+}
+
+// New is the handler for the function's own cache prefix. It takes the concrete store
+// so that a nil one (no cache prefix configured) never hides in a non-nil Tree.
+func New(params *paramstore.Store, prefix string, logger *slog.Logger) *Handler {
+	h := &Handler{Prefix: prefix, Logger: logger}
+	if params != nil {
+		h.Params = params
+	}
+	return h
 }
 
 // Result is what the invocation returns (visible in the Lambda console); CloudFormation

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/paramstore"
 )
 
 // Record is what lpmtls apply learnt of a certificate from the p12 it holds: the
@@ -47,6 +48,16 @@ type ParamStore interface {
 type Records struct {
 	Store  ParamStore
 	Prefix string
+}
+
+// NewRecords gives the records under prefix in store; nil when there is no store (no
+// cache prefix configured), which leaves the expiries to what LivePerson reports. It
+// takes the concrete store so that a nil one never hides in a non-nil ParamStore.
+func NewRecords(store *paramstore.Store, prefix string) *Records {
+	if store == nil {
+		return nil
+	}
+	return &Records{Store: store, Prefix: prefix}
 }
 
 // ssmNameRE is what SSM accepts in a parameter name's segment. A certificate whose

@@ -376,9 +376,7 @@ func (r *runner) connect(ctx context.Context) (*mtlsconf.Remote, error) {
 		retry = *r.env.Retry
 	}
 	r.cfg, r.lp = cfg, deps.LP
-	if deps.Params != nil {
-		r.records = &certificates.Records{Store: deps.Params, Prefix: cfg.CachePrefix}
-	}
+	r.records = certificates.NewRecords(deps.Params, cfg.CachePrefix)
 	r.remote = &mtlsconf.Remote{LP: deps.LP, Sessions: deps.Sessions, Retry: retry, Logger: logger}
 	return r.remote, nil
 }

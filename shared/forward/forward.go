@@ -114,6 +114,11 @@ func (p Policy) Validate(in Input) (*lp.ForwardRequest, error) {
 	if err := checkHeaders(header, in.AuthorizationOverride); err != nil {
 		return nil, err
 	}
+	if err := checkHeaderSizes(header, map[string]string{
+		HeaderForwardURL: in.URL, HeaderServiceName: service, HeaderAuthOverride: in.AuthorizationOverride,
+	}); err != nil {
+		return nil, err
+	}
 	stop := true
 	if in.StopIfCertificateNotFound != nil {
 		stop = *in.StopIfCertificateNotFound
@@ -179,6 +184,42 @@ func checkHeaders(h http.Header, override string) error {
 	if !headers.ValidValue(override) {
 		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidHeader,
 			"LP-authorization-override must be a single line without control characters")
+	}
+	return nil
+}
+
+// checkHeaderSizes holds what LivePerson would receive to headers.MaxValueBytes per
+// value and headers.MaxListBytes in all: the caller's headers and the gateway's own
+// (lp), whose values the caller chose. Messages name the header, never its value.
+func checkHeaderSizes(h http.Header, lp map[string]string) error {
+	total := 0
+	check := func(name, v string) error {
+		if len(v) > headers.MaxValueBytes {
+			return apierr.Input(http.StatusRequestHeaderFieldsTooLarge, apierr.CodeHeadersTooLarge,
+				"header %s is %d bytes; a forwarded header value may be at most %d bytes", name, len(v), headers.MaxValueBytes)
+		}
+		total += headers.FieldSize(name, v)
+		return nil
+	}
+	for name, v := range lp {
+		if v == "" {
+			continue
+		}
+		if err := check(name, v); err != nil {
+			return err
+		}
+	}
+	for k, vs := range h {
+		for _, v := range vs {
+			if err := check(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	if total > headers.MaxListBytes {
+		return apierr.Input(http.StatusRequestHeaderFieldsTooLarge, apierr.CodeHeadersTooLarge,
+			"the forwarded headers come to %d bytes (name + value + 32 per header, as HTTP/2 counts them); the limit is %d bytes: send fewer or shorter headers",
+			total, headers.MaxListBytes)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lpmtls/lpmtls/shared/allowlist"
 	"github.com/lpmtls/lpmtls/shared/apierr"
+	"github.com/lpmtls/lpmtls/shared/headers"
 	"github.com/lpmtls/lpmtls/shared/lp"
 )
 
@@ -45,6 +46,14 @@ func TestValidate(t *testing.T) {
 		{"delete", Input{Method: "delete", URL: "https://api.brand.example/"}, 0, "", true, "WEBHOOKS"},
 		{"bad service", Input{Method: "POST", URL: "https://api.brand.example/", ServiceName: "a b"}, 400, apierr.CodeInvalidHeader, false, ""},
 		{"override newline", Input{Method: "POST", URL: "https://api.brand.example/", AuthorizationOverride: "a\r\nX: y"}, 400, apierr.CodeInvalidHeader, false, ""},
+		{"header of 1 MiB", Input{Method: "POST", URL: "https://api.brand.example/", Header: http.Header{"X-Big": {strings.Repeat("a", 1<<20)}}}, 431, apierr.CodeHeadersTooLarge, false, ""},
+		{"header value over the limit", Input{Method: "POST", URL: "https://api.brand.example/", Header: http.Header{"X-Big": {strings.Repeat("a", headers.MaxValueBytes+1)}}}, 431, apierr.CodeHeadersTooLarge, false, ""},
+		{"header value at the limit", Input{Method: "POST", URL: "https://api.brand.example/", Header: http.Header{"X-Big": {strings.Repeat("a", headers.MaxValueBytes)}}}, 0, "", true, "WEBHOOKS"},
+		{"override over the limit", Input{Method: "POST", URL: "https://api.brand.example/", AuthorizationOverride: "Bearer " + strings.Repeat("a", headers.MaxValueBytes)}, 431, apierr.CodeHeadersTooLarge, false, ""},
+		{"headers over the total", Input{Method: "POST", URL: "https://api.brand.example/", Header: http.Header{
+			"X-A": {strings.Repeat("a", 6000)}, "X-B": {strings.Repeat("b", 6000)}, "X-C": {strings.Repeat("c", 6000)}}}, 431, apierr.CodeHeadersTooLarge, false, ""},
+		{"dropped headers do not count", Input{Method: "POST", URL: "https://api.brand.example/", Header: http.Header{
+			"X-Amz-Big": {strings.Repeat("a", 1<<20)}}}, 0, "", true, "WEBHOOKS"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -168,10 +168,8 @@ func newLive(t testing.TB, env *testenv.Env, vars map[string]string) *live {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certs := &certificates.Service{Lister: l.deps.LP, Sessions: l.deps.Sessions}
-	if l.deps.Params != nil {
-		certs.Records = &certificates.Records{Store: l.deps.Params, Prefix: cfg.CachePrefix}
-	}
+	certs := &certificates.Service{Lister: l.deps.LP, Sessions: l.deps.Sessions,
+		Records: certificates.NewRecords(l.deps.Params, cfg.CachePrefix)}
 	l.Checker = &Checker{
 		Mapping:      &mapping.Service{Checker: l.deps.LP, Sessions: l.deps.Sessions, Logger: logger},
 		Certificates: certs,

@@ -333,7 +333,7 @@ func TestScheduledRunWarningWindow(t *testing.T) {
 // storedBearer is the bearer the function cached in SSM.
 func storedBearer(t *testing.T, env *testenv.Env) string {
 	t.Helper()
-	raw, _, _ := env.AWS.Parameter(testenv.Prefix + "/" + env.Sim.AccountID() + "/token")
+	raw, _, _ := env.AWS.Parameter(testenv.Prefix + "/token")
 	var tok struct {
 		Bearer string `json:"bearer"`
 	}

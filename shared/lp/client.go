@@ -244,7 +244,52 @@ func transportError(ctx context.Context, op string, err error) *Error {
 	if cause == CauseTimeout {
 		kind = KindTimeout
 	}
+	if k, ok := clientRefusal(err); ok && cause != CauseTimeout {
+		// Not a transport failure at all: nothing left, so it carries no cause.
+		return &Error{Kind: k, Op: op, Message: "lpmtls's HTTP client refused to send the request: " + causeText(err), Err: err}
+	}
 	return &Error{Kind: kind, Op: op, Message: msg, Err: err, cause: cause}
+}
+
+// clientRefusal recognises a request that net/http refused before a byte of it left:
+// the fault is in what lpmtls asked it to send, not in LivePerson or the network. Its
+// header and field errors are unexported, so their fixed texts are matched; a body that
+// could not be read is marked by bodyReader.
+func clientRefusal(err error) (Kind, bool) {
+	var be *bodyError
+	if errors.As(err, &be) {
+		return KindUnsent, true
+	}
+	msg := causeText(err)
+	switch {
+	case strings.Contains(msg, "http2: request header list larger than peer's advertised limit"):
+		return KindHeadersTooLarge, true
+	case strings.Contains(msg, "invalid header field"), // net/http and http2, name or value
+		strings.Contains(msg, "http2: invalid pseudo headers"),
+		strings.Contains(msg, "net/http: can't write control character"),
+		strings.Contains(msg, "http: ContentLength=") && strings.Contains(msg, "with Body length"),
+		strings.Contains(msg, "unsupported protocol scheme"):
+		return KindUnsent, true
+	}
+	return KindUnknown, false
+}
+
+// bodyError is a failure of the request body's own reader, as opposed to the network.
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return "reading the request body: " + e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+// bodyReader marks its reader's failures as bodyError, so that transportError can tell
+// a body lpmtls could not produce from a connection that broke while sending it.
+type bodyReader struct{ r io.Reader }
+
+func (b bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &bodyError{err}
+	}
+	return n, err
 }
 
 // causeText is the error without url.Error's "Post <url>:" prefix: short and URL-free.

@@ -12,7 +12,10 @@ import (
 // Discover asks CSDS for the account's service domains. CSDS needs no authentication.
 // Entries with an unusable baseURI are an error for the services this package calls and
 // are dropped for the others, so one odd unrelated entry cannot break every forward.
-func (c *Client) Discover(ctx context.Context, accountID string) (Domains, error) {
+// An answer that leaves out a service lpmtls calls (the mTLS gateway, the mapping
+// check's service, and the login service of method; "" needs none) is an error too,
+// not a list to cache: every call needing that service would fail until it expired.
+func (c *Client) Discover(ctx context.Context, accountID string, method AuthMethod) (Domains, error) {
 	const op = "csds"
 	if accountID == "" {
 		return nil, &Error{Kind: KindDiscovery, Op: op, Message: "account id is empty"}
@@ -76,6 +79,11 @@ func (c *Client) Discover(ctx context.Context, accountID string) (Domains, error
 	}
 	if len(d) == 0 {
 		return fail("CSDS lists no usable services for this account")
+	}
+	for _, svc := range []string{ServiceMTLSGateway, c.opts.MappingService, method.Service()} {
+		if svc != "" && d[svc] == "" {
+			return fail("CSDS lists no " + clip(svc) + " for this account")
+		}
 	}
 	return d, nil
 }

@@ -15,6 +15,7 @@ func TestDiscover(t *testing.T) {
 		body     string // {{HOST}} is replaced by the server's host:port
 		wantKind Kind   // KindUnknown means success
 		wantMsg  string
+		mapping  string // Options.MappingService, when set
 	}{
 		{name: "happy", status: 200, body: string(fixture(t, "csds_ok.json"))},
 		{name: "happy with UTF-8 BOM", status: 200, body: string(fixture(t, "csds_ok_bom.json"))},
@@ -29,6 +30,9 @@ func TestDiscover(t *testing.T) {
 		{name: "whitespace in needed host", status: 200, body: `{"baseURIs":[{"service":"sentinel","baseURI":"a .example"}]}`, wantKind: KindDiscovery, wantMsg: "sentinel"},
 		{name: "userinfo in needed host", status: 200, body: `{"baseURIs":[{"service":"sentinel","baseURI":"u@a.example"}]}`, wantKind: KindDiscovery, wantMsg: "sentinel"},
 		{name: "only unusable unrelated", status: 200, body: `{"baseURIs":[{"service":"other","baseURI":"http://x/y"}]}`, wantKind: KindDiscovery, wantMsg: "no usable"},
+		{name: "no mtlsGateway", status: 200, body: `{"baseURIs":[{"service":"agentVep","baseURI":"a.example"},{"service":"sentinel","baseURI":"a.example"}]}`, wantKind: KindDiscovery, wantMsg: "lists no mtlsGateway"},
+		{name: "no login service", status: 200, body: `{"baseURIs":[{"service":"mtlsGateway","baseURI":"a.example"},{"service":"sentinel","baseURI":"a.example"}]}`, wantKind: KindDiscovery, wantMsg: "lists no agentVep"},
+		{name: "no mapping service", status: 200, mapping: "mtlsMapping", body: string(fixture(t, "csds_ok.json")), wantKind: KindDiscovery, wantMsg: "lists no mtlsMapping"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -39,7 +43,13 @@ func TestDiscover(t *testing.T) {
 				w.WriteHeader(tc.status)
 				_, _ = w.Write([]byte(strings.ReplaceAll(tc.body, "{{HOST}}", f.host)))
 			})
-			d, err := f.c.Discover(context.Background(), "90412233")
+			c := f.c
+			if tc.mapping != "" {
+				o := f.c.opts
+				o.MappingService = tc.mapping
+				c = New(o)
+			}
+			d, err := c.Discover(context.Background(), "90412233", AuthLogin)
 			if got == nil {
 				t.Fatal("CSDS was not called")
 			}
@@ -81,7 +91,7 @@ func TestDiscoverEscapesAccount(t *testing.T) {
 		raw = r.URL.EscapedPath()
 		_, _ = w.Write([]byte(`{"baseURIs":[]}`))
 	})
-	_, _ = f.c.Discover(context.Background(), "a/b?c")
+	_, _ = f.c.Discover(context.Background(), "a/b?c", AuthLogin)
 	if raw != "/api/account/a%2Fb%3Fc/service/baseURI.json" {
 		t.Errorf("path = %q", raw)
 	}
@@ -102,7 +112,7 @@ func TestValidHost(t *testing.T) {
 // A CSDS URL that cannot make a request is a discovery failure, not a panic.
 func TestDiscoverUnbuildableRequest(t *testing.T) {
 	c := New(Options{CSDSURL: "https://bad host.example"})
-	_, err := c.Discover(context.Background(), "1")
+	_, err := c.Discover(context.Background(), "1", AuthLogin)
 	if e := asError(t, err); e.Kind != KindDiscovery || e.Op != "csds" {
 		t.Fatalf("err = %+v, want a csds discovery failure", e)
 	}

@@ -38,20 +38,31 @@ const (
 	// KindBadRequest: LivePerson refused the request as malformed (4xx other than the
 	// above), e.g. a mapping check with bad pairs.
 	KindBadRequest
+	// KindHeadersTooLarge: lpmtls's own HTTP client refused to send the request because
+	// its header list is larger than LivePerson's end advertised (HTTP/2
+	// SETTINGS_MAX_HEADER_LIST_SIZE). Nothing was sent: it is lpmtls's answer, not
+	// LivePerson's.
+	KindHeadersTooLarge
+	// KindUnsent: lpmtls's own HTTP client refused the request before a byte left (an
+	// invalid header field, a body that could not be read, a request it cannot write).
+	// Nothing was sent, and sending it again would fail the same way.
+	KindUnsent
 )
 
 var kindNames = map[Kind]string{
-	KindUnknown:       "unknown",
-	KindAuth:          "auth",
-	KindThrottled:     "throttled",
-	KindNoCertificate: "no_certificate",
-	KindTarget:        "target_failed",
-	KindGateway:       "gateway_error",
-	KindTimeout:       "timeout",
-	KindDiscovery:     "discovery_failed",
-	KindBlocked:       "blocked",
-	KindNetwork:       "network_error",
-	KindBadRequest:    "bad_request",
+	KindUnknown:         "unknown",
+	KindAuth:            "auth",
+	KindThrottled:       "throttled",
+	KindNoCertificate:   "no_certificate",
+	KindTarget:          "target_failed",
+	KindGateway:         "gateway_error",
+	KindTimeout:         "timeout",
+	KindDiscovery:       "discovery_failed",
+	KindBlocked:         "blocked",
+	KindNetwork:         "network_error",
+	KindBadRequest:      "bad_request",
+	KindHeadersTooLarge: "headers_too_large",
+	KindUnsent:          "unsent",
 }
 
 func (k Kind) String() string {

@@ -3,7 +3,8 @@ package lp
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/textproto"
@@ -67,9 +68,13 @@ func (c *Client) Forward(ctx context.Context, auth Auth, r *ForwardRequest) (*Fo
 		return nil, err
 	}
 	if r.BodyReader != nil && r.BodyLength > 0 {
-		req.Body = io.NopCloser(r.BodyReader())
+		req.Body = io.NopCloser(bodyReader{r.BodyReader()})
 		req.ContentLength = r.BodyLength
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(r.BodyReader()), nil }
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bodyReader{r.BodyReader()}), nil }
+	} else if req.Body != nil && req.Body != http.NoBody {
+		body := r.Body
+		req.Body = io.NopCloser(bodyReader{bytes.NewReader(body)})
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bodyReader{bytes.NewReader(body)}), nil }
 	}
 	// The caller's User-Agent is the target's business; ours is only the default.
 	if err := copyRequestHeaders(req.Header, r.Header); err != nil {
@@ -91,17 +96,9 @@ func (c *Client) Forward(ctx context.Context, auth Auth, r *ForwardRequest) (*Fo
 	if err != nil {
 		return nil, err
 	}
-	kind, failed := forwardKind(resp)
-	if failed {
+	if transportFailed(resp) {
 		e := c.responseError(op, resp)
-		e.Kind = kind
-		switch {
-		case kind == KindGateway && resp.StatusCode == http.StatusInternalServerError &&
-			r.StopIfCertificateNotFound && mentionsMapping(e.Body):
-			e.Kind = KindNoCertificate
-		case kind == KindThrottled:
-			e.RetryAfter = retryAfter(resp.Header, c.now())
-		}
+		e.Kind = KindTarget
 		return nil, forwardError(e, resp.Header, auth.Bearer, r)
 	}
 
@@ -110,13 +107,101 @@ func (c *Client) Forward(ctx context.Context, auth Auth, r *ForwardRequest) (*Fo
 	if err != nil {
 		return nil, transportError(ctx, op, err)
 	}
-	if resp.StatusCode == http.StatusBadRequest && r.StopIfCertificateNotFound && mentionsMapping(body) {
-		e := &Error{Kind: KindNoCertificate, Op: op, Status: resp.StatusCode,
-			Header: errorHeader(resp.Header), Body: clipBody(body)}
+	if e := c.gatewayOwn(ctx, auth, r, resp, body); e != nil {
 		return nil, forwardError(e, resp.Header, auth.Bearer, r)
 	}
 	headers.StripHopByHop(resp.Header)
 	return &ForwardResponse{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, nil
+}
+
+// transportFailed: the gateway says its call to the target failed (424, or the
+// transport headers, whose presence counts even with an empty value; net/http
+// canonicalises received names). Nothing of the target's is in such an answer.
+func transportFailed(resp *http.Response) bool {
+	return len(resp.Header[hdrMsgFromTransport]) > 0 || len(resp.Header[hdrErrFromTransport]) > 0 ||
+		resp.StatusCode == http.StatusFailedDependency
+}
+
+// gatewayOwn returns the error for an answer that is LivePerson's own, and nil for one
+// that is (or cannot be shown not to be) the target's, which then goes back untouched.
+//
+// The gateway relays the target's status, so the status alone proves nothing:
+//   - 401/403: the bearer is believed valid (it was just handed out), so the gateway is
+//     asked, with one mapping check for this very service and URL, whether it takes it.
+//     Only a refusal there makes the answer the gateway's (KindAuth, with the check's
+//     status: a 401 lets the session log in and resend, which is safe since the gateway
+//     stopped the request). If the check passes, or fails in a way that proves nothing,
+//     the answer is the target's: resending it could act twice.
+//   - 429/5xx: LivePerson's own when its body is LivePerson's error wrapper
+//     ({"error":{"internalCode":…,"responseStatus":…}} naming this status); a 500 under
+//     the stop flag that talks about certificates/mappings is the documented "no
+//     certificate" answer. Anything else is the target's, Retry-After and all.
+//   - 400: LivePerson's own client reads it as "no mTLS mapping" under the stop flag;
+//     only with a body about certificates/mappings, since a target's 400 is far more common.
+func (c *Client) gatewayOwn(ctx context.Context, auth Auth, r *ForwardRequest, resp *http.Response, body []byte) *Error {
+	st := resp.StatusCode
+	e := &Error{Op: "forward", Status: st, Header: errorHeader(resp.Header), Body: clipBody(body)}
+	switch {
+	case st == http.StatusUnauthorized || st == http.StatusForbidden:
+		status, refused := c.bearerRefused(ctx, auth, r)
+		if !refused {
+			return nil
+		}
+		e.Kind, e.Status = KindAuth, status
+	case (st == http.StatusInternalServerError || st == http.StatusBadRequest) &&
+		r.StopIfCertificateNotFound && mentionsMapping(body):
+		e.Kind = KindNoCertificate
+	case st == http.StatusTooManyRequests && lpWrapped(body, st):
+		e.Kind, e.RetryAfter = KindThrottled, retryAfter(resp.Header, c.now())
+	case st >= 500 && lpWrapped(body, st):
+		e.Kind = KindGateway
+	default:
+		return nil
+	}
+	return e
+}
+
+// bearerRefused asks the gateway whether it takes auth's bearer, with the cheapest
+// authenticated call it has: a mapping check of the request's own service and URL. It
+// reports the check's status when the gateway refused the bearer; any other outcome
+// (accepted, throttled, unreachable) is not a refusal.
+func (c *Client) bearerRefused(ctx context.Context, auth Auth, r *ForwardRequest) (int, bool) {
+	_, err := c.CheckMappings(ctx, auth, []Mapping{{ServiceName: r.ServiceName, URL: r.URL}})
+	var e *Error
+	if errors.As(err, &e) && e.Kind == KindAuth {
+		return e.Status, true
+	}
+	return 0, false
+}
+
+// lpWrapped says whether body is LivePerson's error wrapper for status:
+// {"error":{"time":…,"message":…,"internalCode":…,"responseStatus":"SERVICE_UNAVAILABLE"}},
+// the shape its Login Service documents and its Java services share. internalCode must be
+// there and responseStatus must spell this very status as Java's HttpStatus does, so a
+// target's own {"error":{"message":…}} is not taken for it.
+func lpWrapped(body []byte, status int) bool {
+	var doc struct {
+		Error *struct {
+			InternalCode   json.RawMessage `json:"internalCode"`
+			ResponseStatus string          `json:"responseStatus"`
+		} `json:"error"`
+	}
+	b := bytes.TrimSpace(trimBOM(body[:min(len(body), maxErrorBody)]))
+	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &doc) != nil || doc.Error == nil {
+		return false
+	}
+	code := bytes.TrimSpace(doc.Error.InternalCode)
+	return len(code) > 0 && string(code) != "null" && doc.Error.ResponseStatus == JavaStatus(status)
+}
+
+// JavaStatus spells an HTTP status the way Java's HttpStatus enum does
+// ("SERVICE_UNAVAILABLE"), as LivePerson's responseStatus field carries it.
+func JavaStatus(status int) string {
+	t := http.StatusText(status)
+	if t == "" {
+		return ""
+	}
+	return strings.ToUpper(strings.NewReplacer(" ", "_", "-", "_", "'", "").Replace(t))
 }
 
 // forwardError sets the message and removes everything secret from e: the bearer, the
@@ -124,39 +209,6 @@ func (c *Client) Forward(ctx context.Context, auth Auth, r *ForwardRequest) (*Fo
 func forwardError(e *Error, h http.Header, bearer string, r *ForwardRequest) *Error {
 	e.Message = forwardMessage(e, h)
 	return redactURL(scrub(e, bearer, r.AuthorizationOverride), r.URL)
-}
-
-// forwardKind classifies a gateway answer from status and headers alone; order matters.
-//
-// The gateway relays the target's own status, so most codes are ambiguous; the rules
-// lean towards passing the target's answer through untouched:
-//   - transport headers or 424: the gateway says the call to the target failed.
-//   - 401/403: read as the gateway refusing our bearer, though a target can answer them
-//     too. The session layer then logs in once more and retries; a 401 that persists is
-//     reported as an auth failure. Telling the two apart would need a marker the gateway
-//     does not document, so the issue's rule (always KindAuth) stands.
-//   - 429: the gateway's throttle (a target's 429 is rare and means the same to us).
-//   - 400: LivePerson's own client reads it as "no mTLS mapping" when the stop flag is
-//     set, but a target answers 400 for its own reasons far more often. So it is not a
-//     failure here; Forward reads the body and calls it KindNoCertificate only when the
-//     stop flag was set and the body talks about certificates/mappings.
-//   - 5xx: KindGateway; a 500 is refined to KindNoCertificate by the same body test
-//     (the docs say the gateway answers 500 when the stop flag finds no certificate).
-func forwardKind(resp *http.Response) (Kind, bool) {
-	st := resp.StatusCode
-	switch {
-	// Presence counts, even with an empty value; net/http canonicalises received names.
-	case len(resp.Header[hdrMsgFromTransport]) > 0 || len(resp.Header[hdrErrFromTransport]) > 0 ||
-		st == http.StatusFailedDependency:
-		return KindTarget, true
-	case st == http.StatusUnauthorized || st == http.StatusForbidden:
-		return KindAuth, true
-	case st == http.StatusTooManyRequests:
-		return KindThrottled, true
-	case st >= 500:
-		return KindGateway, true
-	}
-	return KindUnknown, false
 }
 
 // mentionsMapping is the body test that turns a 400/500 under the stop flag into
@@ -184,17 +236,17 @@ func forwardMessage(e *Error, h http.Header) string {
 			}
 		}
 		if len(parts) == 0 {
-			return fmt.Sprintf("target call failed (HTTP %d)", e.Status)
+			return "target call failed"
 		}
 		return clip("target call failed: " + strings.Join(parts, "; "))
 	case KindAuth:
-		return joinMessage(fmt.Sprintf("gateway refused the credentials (HTTP %d)", e.Status), lpMessage(e.Body))
+		return joinMessage("gateway refused the bearer (the mapping check refused it too)", lpMessage(e.Body))
 	case KindThrottled:
-		return "gateway throttled the call"
+		return joinMessage("gateway throttled the call", lpMessage(e.Body))
 	case KindNoCertificate:
-		return joinMessage(fmt.Sprintf("no certificate mapping for this account, service and URL (HTTP %d)", e.Status), lpMessage(e.Body))
+		return joinMessage("no certificate mapping for this account, service and URL", lpMessage(e.Body))
 	default:
-		return joinMessage(fmt.Sprintf("gateway answered HTTP %d", e.Status), lpMessage(e.Body))
+		return joinMessage("gateway failed", lpMessage(e.Body))
 	}
 }
 

@@ -6,13 +6,16 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 	"unicode/utf8"
 )
@@ -244,14 +247,18 @@ func TestForwardClassification(t *testing.T) {
 	}{
 		{"424 with transport headers", true, answer(424, []byte("x"), "LP-message-from-transport", "Connection refused", "LP-error-from-transport", "https://t.example/ unreachable"),
 			KindTarget, "target call failed: Connection refused; https://t.example/ unreachable", 0},
-		{"424 bare", false, answer(424, nil), KindTarget, "HTTP 424", 0},
+		{"424 bare", false, answer(424, nil), KindTarget, "target call failed", 0},
 		{"transport header on 200", false, answer(200, nil, "LP-message-from-transport", "read timeout"), KindTarget, "read timeout", 0},
 		{"transport header beats 401", false, answer(401, nil, "LP-error-from-transport", "tls failure"), KindTarget, "tls failure", 0},
-		{"401", false, answer(401, nil), KindAuth, "HTTP 401", 0},
-		{"403 with WWW-Authenticate", true, answer(403, nil, "WWW-Authenticate", "Bearer"), KindAuth, "HTTP 403", 0},
-		{"429 seconds", false, answer(429, nil, "Retry-After", "2"), KindThrottled, "", 2 * time.Second},
-		{"429 date", false, answer(429, nil, "Retry-After", fixedNow.Add(time.Minute).Format(http.TimeFormat)), KindThrottled, "", time.Minute},
-		{"429 bare", false, answer(429, nil), KindThrottled, "", 0},
+		{"401 and the mapping check refuses the bearer", false, answer(401, nil), KindAuth, "refused the bearer", 0},
+		{"403 and the mapping check refuses the bearer", true, answer(403, nil, "WWW-Authenticate", "Bearer"), KindAuth, "refused the bearer", 0},
+		{"401 while the mapping check takes the bearer is the target's", false, byPath(answer(401, []byte(`{"error":"bad override"}`), "WWW-Authenticate", "Basic"), mappingOK), KindUnknown, "", 0},
+		{"403 while the mapping check takes the bearer is the target's", true, byPath(answer(403, []byte("forbidden")), mappingOK), KindUnknown, "", 0},
+		{"401 while the mapping check is throttled is the target's", false, byPath(answer(401, nil), answer(429, nil)), KindUnknown, "", 0},
+		{"429 wrapped seconds", false, answer(429, lpWrapper(429), "Retry-After", "2"), KindThrottled, "", 2 * time.Second},
+		{"429 wrapped date", false, answer(429, lpWrapper(429), "Retry-After", fixedNow.Add(time.Minute).Format(http.TimeFormat)), KindThrottled, "", time.Minute},
+		{"429 wrapped without Retry-After", false, answer(429, lpWrapper(429)), KindThrottled, "", 0},
+		{"429 bare is the target's", false, answer(429, nil, "Retry-After", "7"), KindUnknown, "", 0},
 		{"400 mapping with stop flag", true, answer(400, []byte(`{"message":"No certificate mapping found"}`)), KindNoCertificate, "no certificate mapping", 0},
 		{"400 CERT with stop flag", true, answer(400, []byte(`CERT missing`)), KindNoCertificate, "CERT missing", 0},
 		{"400 mTLS with stop flag", true, answer(400, []byte(`<html><title>mTLS lookup failed</title></html>`)), KindNoCertificate, "mTLS lookup failed", 0},
@@ -263,10 +270,14 @@ func TestForwardClassification(t *testing.T) {
 		{"500 MAPPING with stop flag", true, answer(500, []byte(`no MAPPING`)), KindNoCertificate, "no MAPPING", 0},
 		{"500 certificate with transport header is the target's failure", true, answer(500, []byte(`certificate`), "LP-error-from-transport", "x"), KindTarget, "x", 0},
 		{"500 MTLS with stop flag", true, answer(500, []byte(`MTLS error`)), KindNoCertificate, "", 0},
-		{"500 html page with stop flag", true, answer(500, []byte(`<html><head><title>Internal Server Error</title></head></html>`)), KindGateway, "HTTP 500: Internal Server Error", 0},
-		{"500 certificate without stop flag", false, answer(500, []byte(`certificate`)), KindGateway, "HTTP 500", 0},
-		{"500 other with stop flag", true, answer(500, []byte(`NullPointerException`)), KindGateway, "HTTP 500", 0},
-		{"503", true, answer(503, nil), KindGateway, "HTTP 503", 0},
+		{"500 html page with stop flag is the target's", true, answer(500, []byte(`<html><head><title>Internal Server Error</title></head></html>`)), KindUnknown, "", 0},
+		{"500 certificate without stop flag is the target's", false, answer(500, []byte(`certificate`)), KindUnknown, "", 0},
+		{"500 other with stop flag is the target's", true, answer(500, []byte(`NullPointerException`)), KindUnknown, "", 0},
+		{"503 bare is the target's", true, answer(503, nil), KindUnknown, "", 0},
+		{"503 with a body and Retry-After is the target's", true, answer(503, []byte(`{"error":{"message":"maintenance"}}`), "Retry-After", "120"), KindUnknown, "", 0},
+		{"503 wrapper naming another status is the target's", true, answer(503, lpWrapper(500)), KindUnknown, "", 0},
+		{"503 in LivePerson's wrapper", true, answer(503, lpWrapper(503)), KindGateway, "gateway failed: injected (internalCode 503, SERVICE_UNAVAILABLE)", 0},
+		{"500 in LivePerson's wrapper", false, answer(500, fixture(t, "gateway_error_500.json")), KindGateway, "NullPointerException", 0},
 		{"404 is the target's", true, answer(404, []byte("nope")), KindUnknown, "", 0},
 		{"204", true, answer(204, nil), KindUnknown, "", 0},
 	}
@@ -303,7 +314,7 @@ func TestForwardClassification(t *testing.T) {
 
 func TestForwardErrorBodyBounded(t *testing.T) {
 	big := bytes.Repeat([]byte("x"), 200<<10)
-	f := newFakeLP(t, answer(502, big, "Set-Cookie", "sid=secret-cookie"))
+	f := newFakeLP(t, answer(424, big, "Set-Cookie", "sid=secret-cookie"))
 	_, err := f.c.Forward(context.Background(), f.auth("1"), &ForwardRequest{URL: "https://t.example/"})
 	e := asError(t, err)
 	if len(e.Body) != maxErrorBody {
@@ -356,7 +367,7 @@ func TestTimeoutAndNetworkErrors(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 
 	calls := map[string]func(ctx context.Context, d Domains) error{
-		"csds":   func(ctx context.Context, _ Domains) error { _, err := f.c.Discover(ctx, "1"); return err },
+		"csds":   func(ctx context.Context, _ Domains) error { _, err := f.c.Discover(ctx, "1", AuthLogin); return err },
 		"login":  func(ctx context.Context, d Domains) error { _, err := f.c.Login(ctx, d, loginCred); return err },
 		"oauth2": func(ctx context.Context, d Domains) error { _, err := f.c.Login(ctx, d, oauth2Cred); return err },
 		"mapping": func(ctx context.Context, d Domains) error {
@@ -520,7 +531,7 @@ func TestForwardRedactsTargetURL(t *testing.T) {
 			"LP-message-from-transport", "GET /hooks/in?api_key=QK-S3CRET-55&x=1 timed out")},
 		{"424 headers echo the decoded query", answer(424, nil,
 			"LP-error-from-transport", "params api_key=QK-S3CRET-55&x=1")},
-		{"500 body echoes the URL", answer(500, []byte(`{"message":"cannot reach `+target+`"}`))},
+		{"500 body echoes the URL", answer(500, []byte(`{"error":{"message":"cannot reach `+target+`","internalCode":7,"responseStatus":"INTERNAL_SERVER_ERROR"}}`))},
 		{"400 no-certificate body echoes the URL", answer(400, []byte(`{"message":"no mapping for `+target+`"}`))},
 	}
 	for _, tc := range tests {
@@ -594,11 +605,114 @@ func TestLPMessageNonJSON(t *testing.T) {
 func TestForwardHTMLErrorHidesSecrets(t *testing.T) {
 	page := "<html><head><title>502 Bad Gateway " + testBearer + "</title></head><body>" +
 		strings.Repeat("x", 5000) + " Authorization: Bearer " + testBearer + "</body></html>"
-	f := newFakeLP(t, answer(502, []byte(page)))
+	f := newFakeLP(t, answer(424, []byte(page)))
 	_, err := f.c.Forward(context.Background(), f.auth("1"), &ForwardRequest{URL: "https://t.example/"})
 	e := asError(t, err)
-	if e.Message != "gateway answered HTTP 502: 502 Bad Gateway [redacted]" {
+	if e.Message != "target call failed" || strings.Contains(string(e.Body), testBearer) {
 		t.Errorf("message = %q", e.Message)
 	}
 	assertNoSecrets(t, err)
+}
+
+// byPath answers the mapping check with mapping and everything else with forward, so a
+// forward's 401 can meet a mapping check that takes the bearer.
+func byPath(forward, mapping http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/checks/serviceUrlMappings") {
+			mapping(w, r)
+			return
+		}
+		forward(w, r)
+	}
+}
+
+func mappingOK(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`[{"serviceName":"X","url":"https://t.example/","exist":true}]`))
+}
+
+// lpWrapper is LivePerson's error wrapper for status.
+func lpWrapper(status int) []byte {
+	return []byte(fmt.Sprintf(`{"error":{"time":"Jan 1, 2026 10:00:00 AM","message":"injected","internalCode":%d,"responseStatus":%q}}`, status, JavaStatus(status)))
+}
+
+// TestForwardTargetAuthAnswerUntouched: a target's 401 (a wrong
+// LP-authorization-override) comes back as the target sent it, after one mapping check
+// that shows the bearer good, and the request is sent once.
+func TestForwardTargetAuthAnswerUntouched(t *testing.T) {
+	var forwards, checks atomic.Int32
+	f := newFakeLP(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/checks/serviceUrlMappings") {
+			checks.Add(1)
+			mappingOK(w, r)
+			return
+		}
+		forwards.Add(1)
+		w.Header().Set("WWW-Authenticate", `Basic realm="brand"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"message":"wrong override"}`))
+	})
+	resp, err := f.c.Forward(context.Background(), f.auth("1"), &ForwardRequest{
+		Method: http.MethodPost, URL: "https://t.example/", ServiceName: "WEBHOOKS",
+		AuthorizationOverride: testOverride, Body: []byte("{}"), StopIfCertificateNotFound: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 401 || string(resp.Body) != `{"message":"wrong override"}` || resp.Header.Get("WWW-Authenticate") != `Basic realm="brand"` {
+		t.Errorf("answer altered: %d %q %v", resp.StatusCode, resp.Body, resp.Header)
+	}
+	if forwards.Load() != 1 || checks.Load() != 1 {
+		t.Errorf("%d forwards and %d mapping checks, want 1 and 1", forwards.Load(), checks.Load())
+	}
+}
+
+// TestForwardClientRefusals: a request lpmtls's own HTTP client refuses to send (whole)
+// is lpmtls's error (headers too large, a body that cannot be read), never
+// LivePerson's unreachability, and LivePerson sees nothing.
+func TestForwardClientRefusals(t *testing.T) {
+	var seen atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Counted only once whole: under HTTP/2 the headers leave before the body is read,
+		// and a failing body resets the stream.
+		if _, err := io.ReadAll(r.Body); err == nil {
+			seen.Add(1)
+		}
+	}))
+	srv.EnableHTTP2 = true // as LivePerson's gateway: Go's HTTP/2 client checks the header list
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	hc := NewHTTPClient()
+	hc.Transport.(*http.Transport).TLSClientConfig.RootCAs = srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	c := New(Options{HTTPClient: hc})
+	host := strings.TrimPrefix(srv.URL, "https://")
+	auth := Auth{AccountID: "1", Bearer: testBearer, Domains: Domains{ServiceMTLSGateway: host}}
+	// One request first, so the server's SETTINGS (its header list limit) have arrived:
+	// on a new connection the client may otherwise send before it knows the limit, and
+	// the server answers 431 itself.
+	if _, err := c.Forward(context.Background(), auth, &ForwardRequest{URL: "https://t.example/"}); err != nil {
+		t.Fatal(err)
+	}
+	seen.Store(0)
+	tests := []struct {
+		name string
+		req  *ForwardRequest
+		want Kind
+	}{
+		{"1 MiB header over HTTP/2", &ForwardRequest{URL: "https://t.example/",
+			Header: http.Header{"X-Big": {strings.Repeat("a", 1<<20)}}}, KindHeadersTooLarge},
+		{"unreadable body", &ForwardRequest{Method: http.MethodPost, URL: "https://t.example/", BodyLength: 10,
+			BodyReader: func() io.Reader { return iotest.ErrReader(errors.New("decode failed")) }}, KindUnsent},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Forward(context.Background(), auth, tc.req)
+			if e := asError(t, err); e.Kind != tc.want {
+				t.Fatalf("kind %v, want %v: %v", e.Kind, tc.want, err)
+			}
+		})
+	}
+	if n := seen.Load(); n != 0 {
+		t.Errorf("%d requests reached LivePerson", n)
+	}
 }

@@ -94,7 +94,7 @@ func FuzzDiscover(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		status = fuzzStatus(status)
 		c.set(status, body)
-		d, err := lp.c.Discover(context.Background(), "90412233")
+		d, err := lp.c.Discover(context.Background(), "90412233", AuthOAuth2)
 		if err != nil {
 			if e := typedError(t, err); e.Kind != KindDiscovery {
 				t.Fatalf("kind %v for HTTP %d: %v", e.Kind, status, e)
@@ -103,6 +103,9 @@ func FuzzDiscover(f *testing.F) {
 		}
 		if status > 299 || len(d) == 0 {
 			t.Fatalf("HTTP %d accepted as %v", status, d)
+		}
+		if d[ServiceMTLSGateway] == "" || d[ServiceSentinel] == "" {
+			t.Fatalf("accepted without a service lpmtls calls: %v", d)
 		}
 		// Independent reading: each service maps to the first usable baseURI listed for it.
 		var doc struct {

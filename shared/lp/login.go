@@ -29,7 +29,7 @@ func (c *Client) login(ctx context.Context, d Domains, cred Credentials) (Token,
 	if cred.AccountID == "" || cred.Username == "" || cred.Password == "" {
 		return Token{}, badRequest(op, "credentials need an account id, a username and a password")
 	}
-	host, err := d.Host(ServiceAgentVep)
+	host, err := d.Host(AuthLogin.Service())
 	if err != nil {
 		return Token{}, err
 	}
@@ -73,7 +73,7 @@ func (c *Client) oauth2(ctx context.Context, d Domains, cred Credentials) (Token
 	if cred.AccountID == "" || cred.ClientID == "" || cred.ClientSecret == "" {
 		return Token{}, badRequest(op, "credentials need an account id, a client id and a client secret")
 	}
-	host, err := d.Host(ServiceSentinel)
+	host, err := d.Host(AuthOAuth2.Service())
 	if err != nil {
 		return Token{}, err
 	}

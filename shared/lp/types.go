@@ -78,6 +78,17 @@ const (
 	AuthOAuth2 AuthMethod = "oauth2"
 )
 
+// Service is the CSDS service that issues bearers for m ("" for an unknown method).
+func (m AuthMethod) Service() string {
+	switch m {
+	case AuthLogin:
+		return ServiceAgentVep
+	case AuthOAuth2:
+		return ServiceSentinel
+	}
+	return ""
+}
+
 // Credentials are what the brand stores in its secret. Exactly one pair is set.
 type Credentials struct {
 	AccountID    string

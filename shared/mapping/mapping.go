@@ -7,10 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -65,40 +67,68 @@ func ParsePairs(body []byte) ([]lp.Mapping, error) {
 	dec.DisallowUnknownFields()
 	var pairs []lp.Mapping
 	if err := dec.Decode(&pairs); err != nil {
-		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidJSON,
-			"the body must be a JSON array of {\"serviceName\",\"url\"} objects: %s", jsonProblem(err))
+		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidJSON, "%s; %s", jsonProblem(err), sendInstead)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidJSON, "the body has data after the JSON array")
+		return nil, apierr.Input(http.StatusBadRequest, apierr.CodeInvalidJSON, "the body has more after the JSON array; %s", sendInstead)
 	}
 	return pairs, ValidatePairs(pairs)
 }
+
+// sendInstead is the documented request, said in every message about a body that is not it.
+const sendInstead = `send a JSON array of 1 to 100 {"serviceName","url"} objects, e.g. [{"serviceName":"WEBHOOKS","url":"https://api.brand.example/hooks"}]`
 
 // ValidatePairs checks what ParsePairs (or a schedule's input) produced.
 func ValidatePairs(pairs []lp.Mapping) error {
 	if len(pairs) == 0 || len(pairs) > MaxPairs {
 		return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidRequest,
-			"give 1 to %d serviceName/url pairs; got %d", MaxPairs, len(pairs))
+			"the array has %d items; send 1 to %d {\"serviceName\",\"url\"} objects (split a longer list over several calls)", len(pairs), MaxPairs)
 	}
 	for i, p := range pairs {
 		if strings.TrimSpace(p.ServiceName) == "" {
-			return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidRequest, "item %d: serviceName is required", i)
+			return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidRequest,
+				"item %d: serviceName is required: the mapping's service name, e.g. \"serviceName\":\"WEBHOOKS\"", i)
 		}
 		u, err := url.Parse(p.URL)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
 			return apierr.Input(http.StatusBadRequest, apierr.CodeInvalidRequest,
-				"item %d: url must be an absolute https URL", i)
+				"item %d: url must be the absolute https URL the mapping is for, e.g. \"url\":\"https://api.brand.example/hooks\"", i)
 		}
 	}
 	return nil
 }
 
+// jsonProblem says what is wrong with the body in the API's terms (a JSON array of
+// objects with serviceName and url), never in Go's (types, EOF).
 func jsonProblem(err error) string {
 	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return "wrong type at " + strings.TrimPrefix(te.Field+" ", " ") + "(expected " + te.Type.String() + ")"
+	var se *json.SyntaxError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "the body is empty"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the body ends before its JSON does"
+	case errors.As(err, &se):
+		return fmt.Sprintf("the body is not valid JSON (at byte %d)", se.Offset)
+	case errors.As(err, &te) && te.Field != "":
+		return fmt.Sprintf("%s must be a JSON string, not %s", te.Field, article(te.Value))
+	case errors.As(err, &te) && te.Type.Kind() == reflect.Slice:
+		return "the body is " + article(te.Value) + ", not an array"
+	case errors.As(err, &te):
+		return "an item of the array is " + article(te.Value) + ", not an object"
 	}
-	return err.Error()
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "an item has the field " + name + "; items have only serviceName and url"
+	}
+	return "the body is not valid JSON"
+}
+
+// article names a JSON value kind as the decoder reports it ("object", "number").
+func article(kind string) string {
+	if kind == "" {
+		return "another JSON value"
+	}
+	return "a JSON " + kind
 }
 
 // Check asks LivePerson about pairs in one call. siteID, when given, must be the
@@ -109,7 +139,7 @@ func (s *Service) Check(ctx context.Context, siteID string, pairs []lp.Mapping) 
 	err := s.Sessions.Do(ctx, func(ctx context.Context, sess session.Session) error {
 		if siteID != "" && siteID != sess.AccountID {
 			return apierr.Input(http.StatusBadRequest, apierr.CodeSiteMismatch,
-				"siteId %q is not the account this deployment serves", siteID)
+				"siteId %q is not the account this deployment serves; leave siteId out, or send the account id this deployment was set up for", siteID)
 		}
 		answers, err := s.Checker.CheckMappings(ctx, sess.Auth, pairs)
 		if err != nil {

@@ -132,3 +132,35 @@ func TestMergeReadsDoExist(t *testing.T) {
 		t.Fatalf("doExist answer not read: %+v", res)
 	}
 }
+
+// Every refusal of a /mapping body says what to send, in the API's words: field names
+// of the documented request, never Go's types or decoder errors.
+func TestParsePairsMessagesSpeakTheAPI(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{``, "the body is empty"},
+		{`{"serviceName":"WEBHOOKS","url":"https://a.example/"}`, "the body is a JSON object, not an array"},
+		{`[1]`, "an item of the array is a JSON number, not an object"},
+		{`[{"serviceName":7,"url":"https://a.example/"}]`, "serviceName must be a JSON string"},
+		{`[{"service":"WEBHOOKS"}]`, `an item has the field "service"; items have only serviceName and url`},
+		{`[{"serviceName":"WEBHOOKS"`, "the body ends before its JSON does"},
+		{`[}`, "not valid JSON"},
+		{`[][]`, "more after the JSON array"},
+		{`[]`, "send 1 to 100"},
+		{`[{"serviceName":"","url":"https://a.example/"}]`, "serviceName is required"},
+		{`[{"serviceName":"W","url":"http://a.example/"}]`, "url must be the absolute https URL"},
+	} {
+		_, err := ParsePairs([]byte(tc.body))
+		ae := apierr.From(err)
+		if !strings.Contains(ae.Message, tc.want) {
+			t.Errorf("%s: message %q lacks %q", tc.body, ae.Message, tc.want)
+		}
+		if !strings.Contains(ae.Message, "serviceName") && !strings.Contains(ae.Message, `"url":"https://`) {
+			t.Errorf("%s: message %q does not say what to send", tc.body, ae.Message)
+		}
+		for _, goism := range []string{"lp.Mapping", "[]lp", "EOF", "json:", "wrong type", "Go "} {
+			if strings.Contains(ae.Message, goism) {
+				t.Errorf("%s: message %q speaks Go (%q)", tc.body, ae.Message, goism)
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,41 +95,47 @@ func decodeFile(raw []byte) (*File, *walker, error) {
 			f.AccountID = w.str(v, "accountId")
 		case "certificates":
 			w.list(v, "certificates", "a list of certificates (- name: …, p12: …, passwordEnv: …)", func(i int, item *yaml.Node) {
-				at := fmt.Sprintf("certificates[%d]", i)
-				var c CertSpec
-				w.mapping(item, at, certKeys, func(key string, v *yaml.Node) {
-					switch key {
-					case "name":
-						c.Name = w.str(v, at+".name")
-					case "p12":
-						c.P12 = w.str(v, at+".p12")
-					case "passwordEnv":
-						c.PasswordEnv = w.str(v, at+".passwordEnv")
-					}
-				})
-				f.Certificates = append(f.Certificates, c)
+				f.Certificates = append(f.Certificates, w.certSpec(item, fmt.Sprintf("certificates[%d]", i)))
 			})
 		case "mappings":
 			w.list(v, "mappings", "a list of mappings (- service: …, url: …, certificate: …)", func(i int, item *yaml.Node) {
-				at := fmt.Sprintf("mappings[%d]", i)
-				var m MappingSpec
-				w.mapping(item, at, mappingKeys, func(key string, v *yaml.Node) {
-					switch key {
-					case "service":
-						m.Service = w.str(v, at+".service")
-					case "url":
-						m.URL = w.str(v, at+".url")
-					case "certificate":
-						m.Certificate = w.str(v, at+".certificate")
-					case "validateUrl":
-						m.ValidateURL = w.boolean(v, at+".validateUrl")
-					}
-				})
-				f.Mappings = append(f.Mappings, m)
+				f.Mappings = append(f.Mappings, w.mappingSpec(item, fmt.Sprintf("mappings[%d]", i)))
 			})
 		}
 	})
 	return f, w, nil
+}
+
+func (w *walker) certSpec(item *yaml.Node, at string) CertSpec {
+	var c CertSpec
+	w.mapping(item, at, certKeys, func(key string, v *yaml.Node) {
+		switch key {
+		case "name":
+			c.Name = w.str(v, at+".name")
+		case "p12":
+			c.P12 = w.str(v, at+".p12")
+		case "passwordEnv":
+			c.PasswordEnv = w.str(v, at+".passwordEnv")
+		}
+	})
+	return c
+}
+
+func (w *walker) mappingSpec(item *yaml.Node, at string) MappingSpec {
+	var m MappingSpec
+	w.mapping(item, at, mappingKeys, func(key string, v *yaml.Node) {
+		switch key {
+		case "service":
+			m.Service = w.str(v, at+".service")
+		case "url":
+			m.URL = w.str(v, at+".url")
+		case "certificate":
+			m.Certificate = w.str(v, at+".certificate")
+		case "validateUrl":
+			m.ValidateURL = w.boolean(v, at+".validateUrl")
+		}
+	})
+	return m
 }
 
 var errEmpty = errors.New("is empty")
@@ -183,7 +190,7 @@ func (w *walker) mapping(n *yaml.Node, at string, known []string, each func(key 
 			continue
 		}
 		seen[key] = k.Line
-		if !contains(known, key) {
+		if !slices.Contains(known, key) {
 			where := at + ": "
 			if at == "the file" {
 				where = "top level: "
@@ -271,15 +278,6 @@ func (w *walker) line(path string) int {
 		p = p[:i]
 	}
 	return 1
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // closest is the known key a misspelt one most likely meant: same letters ignoring

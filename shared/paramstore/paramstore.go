@@ -19,6 +19,7 @@ var ErrExists = errors.New("paramstore: parameter exists")
 // API is the slice of *ssm.Client this package needs.
 type API interface {
 	GetParameter(ctx context.Context, params *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+	GetParameters(ctx context.Context, params *ssm.GetParametersInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersOutput, error)
 	PutParameter(ctx context.Context, params *ssm.PutParameterInput, optFns ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
 	DeleteParameter(ctx context.Context, params *ssm.DeleteParameterInput, optFns ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
 	GetParametersByPath(ctx context.Context, params *ssm.GetParametersByPathInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error)
@@ -56,6 +57,33 @@ func (s *Store) Get(ctx context.Context, name string) (value string, found bool,
 		return "", false, fmt.Errorf("paramstore: get %q: answer has no value", name)
 	}
 	return *out.Parameter.Value, true, nil
+}
+
+// MaxGetMany is how many names one GetMany may read (GetParameters' limit).
+const MaxGetMany = 10
+
+// GetMany returns the decrypted values of the names that exist, in one GetParameters
+// call: a missing name is absent from the map (SSM lists it as invalid), not an error.
+func (s *Store) GetMany(ctx context.Context, names []string) (map[string]string, error) {
+	if len(names) == 0 {
+		return map[string]string{}, nil
+	}
+	if len(names) > MaxGetMany {
+		return nil, fmt.Errorf("paramstore: get %d names at once, at most %d", len(names), MaxGetMany)
+	}
+	decrypt := true
+	out, err := s.api.GetParameters(ctx, &ssm.GetParametersInput{Names: names, WithDecryption: &decrypt})
+	if err != nil {
+		return nil, fmt.Errorf("paramstore: get %q: %w", names, err)
+	}
+	vals := make(map[string]string, len(out.Parameters))
+	for _, p := range out.Parameters {
+		if p.Name == nil || p.Value == nil {
+			return nil, fmt.Errorf("paramstore: get %q: answer has a parameter without a name or value", names)
+		}
+		vals[*p.Name] = *p.Value
+	}
+	return vals, nil
 }
 
 // Put writes value as a SecureString when secure, else as a String. With

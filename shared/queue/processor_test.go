@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/lpmtls/lpmtls/shared/forward"
 	"github.com/lpmtls/lpmtls/shared/lp"
+	"github.com/lpmtls/lpmtls/shared/secrets"
 )
 
 const (
@@ -94,6 +96,12 @@ func lpErr(k lp.Kind, status int) func() (*lp.ForwardResponse, error) {
 	}
 }
 
+func secretErr(r secrets.Reason) func() (*lp.ForwardResponse, error) {
+	return func() (*lp.ForwardResponse, error) {
+		return nil, fmt.Errorf("session: read credentials: %w", &secrets.Error{Reason: r, SecretID: "lpmtls/brand", Err: errors.New("simulated")})
+	}
+}
+
 func status(st int) func() (*lp.ForwardResponse, error) {
 	return func() (*lp.ForwardResponse, error) { return &lp.ForwardResponse{StatusCode: st}, nil }
 }
@@ -126,6 +134,12 @@ func TestOutcomeTable(t *testing.T) {
 		{"liveperson refused request", msgTo("/p"), lpErr(lp.KindBadRequest, 400), forward.OutcomePermanent, "liveperson_rejected_request"},
 		{"malformed JSON", `{"url":`, nil, forward.OutcomePermanent, "invalid_json"},
 		{"URL not allowed", `{"url":"https://elsewhere.example.net/x"}`, nil, forward.OutcomePermanent, "url_not_allowed"},
+		{"header of 1 MiB", `{"url":"https://hooks.example.com/big","headers":{"X-Big":"` + strings.Repeat("a", 1<<20) + `"}}`, nil, forward.OutcomePermanent, "headers_too_large"},
+		{"HTTP client refused the headers", msgTo("/p"), lpErr(lp.KindHeadersTooLarge, 0), forward.OutcomePermanent, "headers_too_large"},
+		{"HTTP client refused the request", msgTo("/p"), lpErr(lp.KindUnsent, 0), forward.OutcomePermanent, "request_not_sent"},
+		{"Secrets Manager unavailable", msgTo("/t"), secretErr(secrets.ReasonUnavailable), forward.OutcomeTransient, "secrets_unavailable"},
+		{"secret access denied", msgTo("/p"), secretErr(secrets.ReasonAccessDenied), forward.OutcomePermanent, "secret_access_denied"},
+		{"secret KMS denied", msgTo("/p"), secretErr(secrets.ReasonKMSDenied), forward.OutcomePermanent, "secret_kms_denied"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sender := &fakeSender{answers: map[string]func() (*lp.ForwardResponse, error){}}

@@ -11,7 +11,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
 
 	"github.com/lpmtls/lpmtls/shared/lp"
 )
@@ -29,6 +32,71 @@ func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
 
 func invalidf(format string, args ...any) error {
 	return &invalidError{msg: fmt.Sprintf(format, args...)}
+}
+
+// Reason says why the secret could not be read, so that a caller and an on-call
+// engineer can tell "retry later" from "fix the deployment".
+type Reason int
+
+const (
+	// ReasonUnavailable: Secrets Manager (or KMS behind it) is down, throttling, or
+	// unreachable, after the SDK's own retries. Retrying later helps.
+	ReasonUnavailable Reason = iota + 1
+	// ReasonAccessDenied: the function's role may not read the secret (IAM).
+	ReasonAccessDenied
+	// ReasonNotFound: no such secret, or it is deleted or scheduled for deletion.
+	ReasonNotFound
+	// ReasonKMSDenied: the secret's KMS key refused to decrypt it for the role
+	// (kms:Decrypt missing, key disabled or pending deletion).
+	ReasonKMSDenied
+)
+
+// Error is a failed read of the secret that is not a bug: an outage or a deployment
+// mistake. It names the secret and AWS's error code, never the value.
+type Error struct {
+	Reason   Reason
+	SecretID string
+	// Code is AWS's error code (AccessDeniedException, ThrottlingException...), "" for
+	// a failure without an answer (network).
+	Code string
+	Err  error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("secret %q: %v", e.SecretID, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// readError classifies a GetSecretValue failure by AWS's error code, after the SDK's
+// retries (whose MaxAttemptsError wraps the last attempt's error). A cancelled or
+// expired context is the invocation's deadline, not Secrets Manager's fault, and an
+// error code lpmtls does not know stays a plain error (a bug until shown otherwise).
+func readError(id string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("secret %q: %w", id, err)
+	}
+	e := &Error{SecretID: id, Err: err}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		e.Code = ae.ErrorCode()
+	}
+	switch {
+	case e.Code == "DecryptionFailure" || (e.Code == "AccessDeniedException" && strings.Contains(ae.ErrorMessage(), "KMS")) ||
+		strings.HasPrefix(e.Code, "KMS"):
+		// Secrets Manager reports a refused kms:Decrypt as AccessDeniedException
+		// "Access to KMS is not allowed"; KMS's own codes (KMSDisabledException...) too.
+		e.Reason = ReasonKMSDenied
+	case e.Code == "AccessDeniedException":
+		e.Reason = ReasonAccessDenied
+	case e.Code == "ResourceNotFoundException" || e.Code == "InvalidRequestException":
+		// InvalidRequestException on a read is a secret deleted or scheduled for deletion.
+		e.Reason = ReasonNotFound
+	case retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary,
+		retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary:
+		// Throttling, 5xx, connection failures: what the SDK itself would retry.
+		e.Reason = ReasonUnavailable
+	default:
+		return fmt.Errorf("secret %q: %w", id, err)
+	}
+	return e
 }
 
 // API is the slice of *secretsmanager.Client this package needs.
@@ -53,7 +121,7 @@ func (s *Source) Credentials(ctx context.Context) (lp.Credentials, error) {
 	out, err := s.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &s.secretID})
 	if err != nil {
 		// SDK errors carry codes and AWS's own messages, not the secret value.
-		return lp.Credentials{}, fmt.Errorf("secret %q: %w", s.secretID, err)
+		return lp.Credentials{}, readError(s.secretID, err)
 	}
 	var raw []byte
 	switch {

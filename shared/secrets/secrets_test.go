@@ -4,16 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/lpmtls/lpmtls/shared/apierr"
 	"github.com/lpmtls/lpmtls/shared/lp"
 	"github.com/lpmtls/lpmtls/shared/secrets"
 	"github.com/lpmtls/lpmtls/shared/testworld/awsfake"
@@ -201,6 +205,85 @@ func TestSourceErrors(t *testing.T) {
 			t.Errorf("got  %q\nwant %q", err, want)
 		}
 	})
+}
+
+// TestReadFailuresTellCauseApart drives the real SDK (with its standard retryer, minus
+// the backoff pauses) against the fake answering AWS's own error shapes, and checks
+// what a caller then sees: an outage says retry, a deployment mistake names what to
+// fix, and neither is the bare internal_error of a bug.
+func TestReadFailuresTellCauseApart(t *testing.T) {
+	const id = "lpmtls/brand"
+	tests := []struct {
+		name   string
+		fault  func(srv *awsfake.Server)
+		reason secrets.Reason // 0: not a secrets.Error
+		status int
+		code   string
+		retry  string // Retry-After
+	}{
+		{"throttled past the SDK's retries", func(s *awsfake.Server) { s.SetError(awsfake.SecretsManager, awsfake.ErrThrottling) },
+			secrets.ReasonUnavailable, 503, apierr.CodeSecretsUnavailable, "5"},
+		{"service down", func(s *awsfake.Server) { s.SetDown(awsfake.SecretsManager, true) },
+			secrets.ReasonUnavailable, 503, apierr.CodeSecretsUnavailable, "5"},
+		{"internal service error", func(s *awsfake.Server) { s.SetError(awsfake.SecretsManager, awsfake.ErrInternalService) },
+			secrets.ReasonUnavailable, 503, apierr.CodeSecretsUnavailable, "5"},
+		{"throttled once, then served", func(s *awsfake.Server) { s.FailNextError("secretsmanager.GetSecretValue", 1, awsfake.ErrThrottling) },
+			0, 0, "", ""},
+		{"unreachable", func(s *awsfake.Server) { s.Close() },
+			secrets.ReasonUnavailable, 503, apierr.CodeSecretsUnavailable, "5"},
+		{"role may not read the secret", func(s *awsfake.Server) { s.SetError(awsfake.SecretsManager, awsfake.ErrAccessDenied) },
+			secrets.ReasonAccessDenied, 500, apierr.CodeSecretAccessDenied, ""},
+		{"role may not use the KMS key", func(s *awsfake.Server) { s.SetError(awsfake.SecretsManager, awsfake.ErrKMSAccessDenied) },
+			secrets.ReasonKMSDenied, 500, apierr.CodeSecretKMSDenied, ""},
+		{"KMS decryption failure", func(s *awsfake.Server) { s.SetError(awsfake.SecretsManager, awsfake.ErrDecryption) },
+			secrets.ReasonKMSDenied, 500, apierr.CodeSecretKMSDenied, ""},
+		{"no such secret", func(s *awsfake.Server) { s.SetError(awsfake.SecretsManager, awsfake.ErrSecretNotFound) },
+			secrets.ReasonNotFound, 500, apierr.CodeSecretNotFound, ""},
+		{"secret scheduled for deletion", func(s *awsfake.Server) {
+			s.SetError(awsfake.SecretsManager, awsfake.AWSError{Status: 400, Type: "InvalidRequestException",
+				Message: "You can't perform this operation on the secret because it was marked for deletion."})
+		}, secrets.ReasonNotFound, 500, apierr.CodeSecretNotFound, ""},
+		{"bad shape", func(s *awsfake.Server) { s.PutSecret(id, `{"accountId":"1","username":"u"}`) },
+			0, 500, apierr.CodeSecretInvalid, ""},
+		{"an error code lpmtls does not know is a bug", func(s *awsfake.Server) {
+			s.SetError(awsfake.SecretsManager, awsfake.AWSError{Status: 400, Type: "InvalidParameterException", Message: "SecretId is required"})
+		}, 0, 500, apierr.CodeInternal, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, cfg := testenv.AWS(t)
+			srv.PutSecret(id, `{"accountId":"1","username":"u","password":"pw-NEVER-SHOWN"}`)
+			api := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
+				o.RetryMaxAttempts = 3
+				o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+					so.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+				})
+			})
+			tc.fault(srv)
+			_, err := secrets.NewSource(api, id).Credentials(context.Background())
+			if tc.code == "" {
+				if err != nil {
+					t.Fatalf("want the SDK's retry to succeed, got %v", err)
+				}
+				return
+			}
+			var se *secrets.Error
+			if got := errors.As(err, &se); got != (tc.reason != 0) || (got && se.Reason != tc.reason) {
+				t.Fatalf("error %v (%T), want reason %v", err, err, tc.reason)
+			}
+			ae := apierr.From(fmt.Errorf("session: read credentials: %w", err))
+			r := ae.HTTPResponse()
+			if ae.Status != tc.status || ae.Code != tc.code || ae.Source != apierr.SourceLPMTLS || r.Headers["Retry-After"] != tc.retry {
+				t.Fatalf("caller sees %d %s (%s) Retry-After %q, want %d %s %q", ae.Status, ae.Code, ae.Message, r.Headers["Retry-After"], tc.status, tc.code, tc.retry)
+			}
+			if ae.Transient != (tc.status == 503 || tc.code == apierr.CodeInternal) {
+				t.Errorf("transient = %v", ae.Transient)
+			}
+			if strings.Contains(r.Body, "pw-NEVER-SHOWN") || strings.Contains(r.Body, "arn:aws") || strings.Contains(r.Body, id) {
+				t.Errorf("the answer names the secret or its value: %s", r.Body)
+			}
+		})
+	}
 }
 
 func TestStatic(t *testing.T) {

@@ -48,7 +48,7 @@ type fakeLP struct {
 	discoverRelease chan struct{} // discovery waits for it, if set
 }
 
-func (f *fakeLP) Discover(ctx context.Context, acct string) (lp.Domains, error) {
+func (f *fakeLP) Discover(ctx context.Context, acct string, _ lp.AuthMethod) (lp.Domains, error) {
 	f.mu.Lock()
 	f.discovers++
 	started, release := f.discoverStarted, f.discoverRelease
@@ -117,9 +117,16 @@ type fakeSecrets struct {
 	mu    sync.Mutex
 	reads int
 	creds []lp.Credentials
+	// onRead, set before use, runs before each read, outside the lock.
+	onRead func(ctx context.Context) error
 }
 
 func (s *fakeSecrets) Credentials(ctx context.Context) (lp.Credentials, error) {
+	if s.onRead != nil {
+		if err := s.onRead(ctx); err != nil {
+			return lp.Credentials{}, err
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := min(s.reads, len(s.creds)-1)
@@ -184,6 +191,30 @@ func (s *fakeStore) Get(ctx context.Context, name string) (string, bool, error) 
 	return p.value, ok, nil
 }
 
+func (s *fakeStore) GetMany(ctx context.Context, names []string) (map[string]string, error) {
+	if err := s.stalled(ctx); err != nil {
+		return nil, err
+	}
+	if s.onGet != nil {
+		for _, n := range names {
+			s.onGet(ctx, n)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gets++
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	out := map[string]string{}
+	for _, n := range names {
+		if p, ok := s.params[n]; ok {
+			out[n] = p.value
+		}
+	}
+	return out, nil
+}
+
 func (s *fakeStore) Put(ctx context.Context, name, value string, secure, overwrite bool) (err error) {
 	if err := s.stalled(ctx); err != nil {
 		return err
@@ -244,9 +275,9 @@ func (s *fakeStore) remove(name string) { s.mu.Lock(); delete(s.params, name); s
 const (
 	acct       = "90412233"
 	prefix     = "/lpmtls/test"
-	tokenParam = prefix + "/" + acct + "/token"
-	domParam   = prefix + "/" + acct + "/domains"
-	leaseParam = prefix + "/" + acct + "/lease"
+	tokenParam = prefix + "/token"
+	domParam   = prefix + "/domains"
+	leaseParam = prefix + "/lease"
 	oldPass    = "pw-old-s3cr3t"
 	newPass    = "pw-new-s3cr3t"
 )
@@ -326,16 +357,16 @@ func (e *env) manager(mod ...func(*Options)) *Manager {
 
 func (e *env) plantToken(bearer string, exp time.Time) {
 	e.stored = append(e.stored, bearer)
-	e.store.set(tokenParam, fmt.Sprintf(`{"bearer":%q,"expiresAt":%q}`, bearer, exp.Format(time.RFC3339Nano)), true)
+	e.store.set(tokenParam, fmt.Sprintf(`{"bearer":%q,"expiresAt":%q,"account":%q}`, bearer, exp.Format(time.RFC3339Nano), acct), true)
 }
 
 // plantIssuedToken stores a token in the current format, with its issue time.
 func (e *env) plantIssuedToken(bearer string, issued, exp time.Time) {
 	e.stored = append(e.stored, bearer)
-	e.store.set(tokenParam, fmt.Sprintf(`{"bearer":%q,"expiresAt":%q,"issuedAt":%q}`,
-		bearer, exp.Format(time.RFC3339Nano), issued.Format(time.RFC3339Nano)), true)
+	e.store.set(tokenParam, fmt.Sprintf(`{"bearer":%q,"expiresAt":%q,"issuedAt":%q,"account":%q}`,
+		bearer, exp.Format(time.RFC3339Nano), issued.Format(time.RFC3339Nano), acct), true)
 }
 
 func (e *env) plantDomains(at time.Time) {
-	e.store.set(domParam, encodeDomains(testDomains, at), false)
+	e.store.set(domParam, encodeDomains(acct, testDomains, at), false)
 }

@@ -15,15 +15,15 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/lpmtls/lpmtls/shared/lp"
 )
 
-// LivePerson is the part of *lp.Client the session needs.
+// LivePerson is the part of *lp.Client the session needs. Discover fails when the
+// answer lacks a service lpmtls calls with credentials of method.
 type LivePerson interface {
-	Discover(ctx context.Context, accountID string) (lp.Domains, error)
+	Discover(ctx context.Context, accountID string, method lp.AuthMethod) (lp.Domains, error)
 	Login(ctx context.Context, d lp.Domains, cred lp.Credentials) (lp.Token, error)
 }
 
@@ -33,9 +33,11 @@ type CredentialSource interface {
 }
 
 // ParameterStore is the shared tier (paramstore.Store). Put with overwrite=false on an
-// existing name must return an error recognised by Options.IsExists.
+// existing name must return an error recognised by Options.IsExists. GetMany reads up
+// to ten names in one call (SSM's GetParameters): the values of the names found.
 type ParameterStore interface {
 	Get(ctx context.Context, name string) (value string, found bool, err error)
+	GetMany(ctx context.Context, names []string) (map[string]string, error)
 	Put(ctx context.Context, name, value string, secure, overwrite bool) error
 	Delete(ctx context.Context, name string) error
 }
@@ -51,22 +53,33 @@ type Options struct {
 	Credentials CredentialSource
 	// Store is the shared tier; nil keeps everything in memory.
 	Store ParameterStore
-	// Prefix roots the parameters: {Prefix}/{accountId}/token (SecureString, JSON
-	// lp.Token), {Prefix}/{accountId}/domains (String, JSON {domains, fetchedAt}),
-	// {Prefix}/{accountId}/lease (String "<holder> <expiry unix ms>", or with " refused
-	// <kind>" appended while a refused or throttled login holds every process back).
+	// Prefix roots the parameters: {Prefix}/token (SecureString, JSON {bearer,
+	// expiresAt, issuedAt, account}), {Prefix}/domains (String, JSON {domains,
+	// fetchedAt, account}), {Prefix}/lease (String "<holder> <expiry unix ms>", or with
+	// " refused <kind>" appended while a refused or throttled login holds every process
+	// back). The names leave the account out so that a cold start can read them while
+	// it reads the secret that names the account; a copy whose account is not the
+	// secret's is a miss. One prefix serves one deployment.
 	Prefix string
 	// RefreshMargin: a token expiring within this margin is replaced. Default 5m.
 	RefreshMargin time.Duration
 	// DomainsTTL: how long discovered domains are trusted. Default 10m.
 	DomainsTTL time.Duration
+	// DiscoveryBackoff: after CSDS answered with an error or without a service lpmtls
+	// needs, and no domains are at hand to fall back on, CSDS is not asked again for
+	// this long (or its Retry-After, up to a tenth of DomainsTTL); its error is answered
+	// meanwhile. Nothing from such an answer is cached. Default: a tenth of
+	// DomainsTTL, at most 5s.
+	DiscoveryBackoff time.Duration
 	// LeaseTTL bounds how long a process holds the login lease and how long others
 	// wait for its token. Default 5s.
 	LeaseTTL time.Duration
-	// ReloginInterval limits Do's re-login after a 401. A target's own 401 cannot be
-	// told from the gateway's, so a 401 on a bearer that such a re-login produced less
-	// than this ago is returned as is, unless the gateway accepted that bearer since (it
-	// was then revoked) and no other re-login happened in the interval: at most two
+	// ReloginInterval limits Do's re-login after a 401. The 401 is the gateway's (lp
+	// confirms a forward's 401 with a mapping check first), but a gateway that refuses
+	// a bearer minted moments ago will most likely refuse the next one too, and each
+	// attempt is a login. So a 401 on a bearer that such a re-login produced less than
+	// this ago is returned as is, unless the gateway accepted that bearer since (it was
+	// then revoked) and no other re-login happened in the interval: at most two
 	// re-logins per interval. Default 30s.
 	ReloginInterval time.Duration
 	// AuthFailureBackoff is how long no login is tried after LivePerson refused the
@@ -151,6 +164,9 @@ type Manager struct {
 	block *loginBlock
 	// secretFresh: the login gate has just re-read the secret, so login need not.
 	secretFresh bool
+	// discBlock, when set, is a failed CSDS lookup: until discBlock.until CSDS is not
+	// asked and its error is answered instead.
+	discBlock *discoveryBlock
 
 	// forced is the last bearer Do obtained by a re-login after a 401.
 	forced atomic.Pointer[forcedLogin]
@@ -172,6 +188,9 @@ func New(o Options) *Manager {
 	}
 	if o.DomainsTTL <= 0 {
 		o.DomainsTTL = 10 * time.Minute
+	}
+	if o.DiscoveryBackoff <= 0 {
+		o.DiscoveryBackoff = min(o.DomainsTTL/10, maxDiscoveryBackoff)
 	}
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = 5 * time.Second
@@ -255,8 +274,8 @@ const maxFlight = time.Minute
 // Do runs fn with a session. When fn fails with a gateway 401 the bearer is
 // invalidated in both tiers and fn runs exactly once more with a new one; fn must be
 // replayable. Any other error, and a second 401, is returned as is. So is a 401 on a
-// bearer that such a re-login produced moments ago (see Options.ReloginInterval): it
-// is most likely the target's own, and logging in again would not cure it.
+// bearer that such a re-login produced moments ago (see Options.ReloginInterval):
+// logging in again would most likely be refused the same way.
 func (m *Manager) Do(ctx context.Context, fn func(ctx context.Context, s Session) error) error {
 	s, err := m.Get(ctx)
 	if err != nil {
@@ -361,8 +380,8 @@ func (m *Manager) Invalidate(ctx context.Context, bearer string) {
 	if m.o.Store == nil || !ok {
 		return
 	}
-	name := m.param(acct, "token")
-	tok, found, err := m.storeGetToken(ctx, name)
+	name := m.param(leafToken)
+	tok, found, err := m.storeGetToken(ctx, acct, name)
 	if err != nil || !found || tok.Bearer != bearer {
 		return
 	}
@@ -374,12 +393,9 @@ func (m *Manager) Invalidate(ctx context.Context, bearer string) {
 // refresh is the cold path, run by one goroutine at a time: it reads what is due from
 // the shared tier, then brings the domains and the token up to date, each from there
 // when it holds a usable copy, else from LivePerson.
+// The secret and the shared copies are read at once: the copies' names do not depend on
+// the account the secret names, which is checked in the values once both are in.
 func (m *Manager) refresh(ctx context.Context) (Session, error) {
-	cred, err := m.credentials(ctx)
-	if err != nil {
-		return Session{}, err
-	}
-	acct := cred.AccountID
 	now := m.o.Now()
 	cur, ok := m.warm(now)
 	if ok {
@@ -389,14 +405,34 @@ func (m *Manager) refresh(ctx context.Context) (Session, error) {
 	}
 	needDomains := cur == nil || !now.Before(cur.domainsUntil)
 	needToken := cur == nil || !cur.hasToken || !now.Before(cur.refreshAt)
-	shared := m.readShared(ctx, acct, needToken, needDomains)
+	var (
+		cred    lp.Credentials
+		credErr error
+		read    = make(chan struct{})
+	)
+	go func() {
+		defer close(read)
+		cred, credErr = m.credentials(ctx)
+	}()
+	raw := m.readShared(ctx, needToken, needDomains)
+	<-read
+	if credErr != nil {
+		return Session{}, credErr
+	}
+	acct := cred.AccountID
+	shared := m.sharedFor(ctx, acct, raw)
+	// Store writes that nothing in this refresh reads back run alongside the token
+	// step; the refresh still ends after them, inside the invocation that paid for them.
+	var pub sync.WaitGroup
+	defer pub.Wait()
 
+	var err error
 	domains := lp.Domains(nil)
 	if cur != nil {
 		domains = cur.sess.Domains
 	}
 	if needDomains {
-		if domains, err = m.domainsStep(ctx, acct, cur, shared, now); err != nil {
+		if domains, err = m.domainsStep(ctx, cred, cur, shared, now, &pub); err != nil {
 			return Session{}, err
 		}
 	}
@@ -425,36 +461,36 @@ type sharedCopies struct {
 	domainsFound bool
 }
 
-// readShared reads the due shared copies in one round trip, so a cold environment that
-// finds a token in the store pays the store latency once. A failed read is warned about
-// and counts as not found.
-func (m *Manager) readShared(ctx context.Context, acct string, token, domains bool) sharedCopies {
-	var c sharedCopies
-	if m.o.Store == nil {
-		return c
+// readShared reads the due shared copies in one store call, so a cold environment that
+// finds a token in the store pays the store latency once, alongside the secret's. It
+// returns the raw values by name; a failed read is warned about and counts as none.
+func (m *Manager) readShared(ctx context.Context, token, domains bool) map[string]string {
+	if m.o.Store == nil || !token && !domains {
+		return nil
 	}
-	var (
-		g              errgroup.Group
-		tokErr, domErr error
-	)
+	names := make([]string, 0, 2)
 	if token {
-		g.Go(func() error {
-			c.token, c.tokenFound, tokErr = m.storeGetToken(ctx, m.param(acct, "token"))
-			return nil
-		})
+		names = append(names, m.param(leafToken))
 	}
 	if domains {
-		g.Go(func() error {
-			c.domains, c.domainsFound, domErr = m.storeGetDomains(ctx, m.param(acct, "domains"))
-			return nil
-		})
+		names = append(names, m.param(leafDomains))
 	}
-	_ = g.Wait()
-	if tokErr != nil {
-		m.warnStore(ctx, "get", m.param(acct, "token"), tokErr)
+	vals, err := m.storeGetMany(ctx, names)
+	if err != nil {
+		m.warnStore(ctx, "get", strings.Join(names, ","), err)
+		return nil
 	}
-	if domErr != nil {
-		m.warnStore(ctx, "get", m.param(acct, "domains"), domErr)
+	return vals
+}
+
+// sharedFor parses what readShared found, keeping only acct's copies.
+func (m *Manager) sharedFor(ctx context.Context, acct string, raw map[string]string) sharedCopies {
+	var c sharedCopies
+	if v, ok := raw[m.param(leafToken)]; ok {
+		c.token, c.tokenFound = m.parseToken(ctx, acct, m.param(leafToken), v)
+	}
+	if v, ok := raw[m.param(leafDomains)]; ok {
+		c.domains, c.domainsFound = m.parseDomains(ctx, acct, m.param(leafDomains), v)
 	}
 	return c
 }
@@ -462,7 +498,8 @@ func (m *Manager) readShared(ctx context.Context, acct string, token, domains bo
 // domainsStep puts fresh domains in memory: the stored ones while they are fresh, else
 // a CSDS lookup, which falls back to the last known ones (memory's, else the store's
 // stale copy) when CSDS fails.
-func (m *Manager) domainsStep(ctx context.Context, acct string, cur *snapshot, shared sharedCopies, now time.Time) (lp.Domains, error) {
+func (m *Manager) domainsStep(ctx context.Context, cred lp.Credentials, cur *snapshot, shared sharedCopies, now time.Time, pub *sync.WaitGroup) (lp.Domains, error) {
+	acct := cred.AccountID
 	var stale lp.Domains
 	if cur != nil {
 		stale = cur.sess.Domains
@@ -477,7 +514,7 @@ func (m *Manager) domainsStep(ctx context.Context, acct string, cur *snapshot, s
 			stale = stored.Domains
 		}
 	}
-	return m.discover(ctx, acct, stale, now)
+	return m.discover(ctx, cred, stale, now, pub)
 }
 
 // replaceInvalidated gets a token once more after Invalidate raced with this flight and
@@ -489,9 +526,9 @@ func (m *Manager) replaceInvalidated(ctx context.Context, acct string, domains l
 		found bool
 	)
 	if m.o.Store != nil {
-		name := m.param(acct, "token")
+		name := m.param(leafToken)
 		var err error
-		if t, found, err = m.storeGetToken(ctx, name); err != nil {
+		if t, found, err = m.storeGetToken(ctx, acct, name); err != nil {
 			m.warnStore(ctx, "get", name, err)
 		}
 	}
@@ -531,10 +568,11 @@ func (m *Manager) tokenStep(ctx context.Context, acct string, d lp.Domains, stor
 }
 
 // storedToken is lp.Token plus when it was issued, which tells how long it lives
-// (values written before IssuedAt existed lack it).
+// (values written before IssuedAt existed lack it), and the account it speaks for.
 type storedToken struct {
 	lp.Token
 	IssuedAt time.Time `json:"issuedAt,omitzero"`
+	Account  string    `json:"account,omitempty"`
 }
 
 // refreshAt is when t is replaced: RefreshMargin before expiry, or halfway through
@@ -595,12 +633,23 @@ func (m *Manager) readSecret(ctx context.Context) (lp.Credentials, error) {
 }
 
 // discover asks CSDS and publishes the answer; when CSDS fails it falls back to stale
-// domains (which rarely move) and tries CSDS again after a tenth of DomainsTTL.
-func (m *Manager) discover(ctx context.Context, acct string, stale lp.Domains, now time.Time) (lp.Domains, error) {
-	m.csdsCalls.Add(1)
-	d, err := m.o.LP.Discover(ctx, acct)
-	if err == nil && len(d) == 0 {
-		err = &lp.Error{Kind: lp.KindDiscovery, Op: "csds", Message: "CSDS returned no domains"}
+// domains (which rarely move) and tries CSDS again after a tenth of DomainsTTL. With
+// nothing to fall back on, a failure CSDS answered (an error status, or a list without
+// a service lpmtls needs) is remembered for DiscoveryBackoff and answered meanwhile
+// without asking CSDS, so a broken CSDS is not asked on every request; a network
+// failure or timeout is not remembered (the request already waited for it). The
+// answer is written to the store in pub, so the write overlaps the token step.
+func (m *Manager) discover(ctx context.Context, cred lp.Credentials, stale lp.Domains, now time.Time, pub *sync.WaitGroup) (lp.Domains, error) {
+	acct := cred.AccountID
+	var d lp.Domains
+	err := m.rememberedDiscovery(now)
+	remembered := err != nil
+	if !remembered {
+		m.csdsCalls.Add(1)
+		d, err = m.o.LP.Discover(ctx, acct, cred.Method())
+		if err == nil && len(d) == 0 {
+			err = &lp.Error{Kind: lp.KindDiscovery, Op: "csds", Message: "CSDS returned no domains"}
+		}
 	}
 	if err != nil {
 		if stale != nil {
@@ -608,19 +657,75 @@ func (m *Manager) discover(ctx context.Context, acct string, stale lp.Domains, n
 			m.setDomains(acct, stale, now.Add(m.o.DomainsTTL/10))
 			return stale, nil
 		}
+		if remembered {
+			return nil, err
+		}
+		answered := csdsAnswered(err)
 		if k := lp.KindOf(err); k != lp.KindDiscovery && k != lp.KindTimeout {
 			err = &lp.Error{Kind: lp.KindDiscovery, Op: "csds", Message: "CSDS lookup failed and no domains are cached", Err: err}
 		}
+		if answered {
+			m.noteDiscovery(ctx, acct, err, now)
+		}
 		return nil, err
 	}
+	m.noteDiscovery(ctx, acct, nil, now)
 	m.setDomains(acct, d, now.Add(m.o.DomainsTTL))
 	if m.o.Store != nil {
-		name := m.param(acct, "domains")
-		if err := m.storePut(ctx, name, encodeDomains(d, now), false, true); err != nil {
-			m.warnStore(ctx, "put", name, err)
-		}
+		name, value := m.param(leafDomains), encodeDomains(acct, d, now)
+		pub.Go(func() {
+			if err := m.storePut(ctx, name, value, false, true); err != nil {
+				m.warnStore(ctx, "put", name, err)
+			}
+		})
 	}
 	return d, nil
+}
+
+// maxDiscoveryBackoff caps the default DiscoveryBackoff: a cold instance answers 502
+// for at most this long after CSDS is whole again.
+const maxDiscoveryBackoff = 5 * time.Second
+
+// discoveryBlock is a failed CSDS lookup remembered by discover.
+type discoveryBlock struct {
+	until time.Time
+	err   error
+}
+
+// rememberedDiscovery returns the remembered CSDS failure while it holds, else nil.
+func (m *Manager) rememberedDiscovery(now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b := m.discBlock; b != nil && now.Before(b.until) {
+		return b.err
+	}
+	return nil
+}
+
+// csdsAnswered says whether a lookup's error is CSDS's answer (an error status, or a
+// body lp refused) rather than a network failure or a timeout on the way.
+func csdsAnswered(err error) bool {
+	var e *lp.Error
+	return errors.As(err, &e) && (e.Status != 0 || e.Kind == lp.KindDiscovery)
+}
+
+// noteDiscovery remembers a failure CSDS answered (err non-nil), or forgets the last.
+func (m *Manager) noteDiscovery(ctx context.Context, acct string, err error, now time.Time) {
+	var b *discoveryBlock
+	if err != nil {
+		wait := m.o.DiscoveryBackoff
+		var e *lp.Error
+		if errors.As(err, &e) && e.RetryAfter > wait {
+			wait = min(e.RetryAfter, max(m.o.DomainsTTL/10, wait))
+		}
+		b = &discoveryBlock{until: now.Add(wait), err: err}
+	}
+	m.mu.Lock()
+	m.discBlock = b
+	m.mu.Unlock()
+	if b != nil {
+		m.o.Logger.WarnContext(ctx, "CSDS lookup failed and no domains are cached; CSDS not asked again before the backoff ends", "account", acct, "until", b.until, "err", err)
+	}
 }
 
 // loginBlock is a refused or throttled login remembered so that it is not repeated on
@@ -782,8 +887,15 @@ func (m *Manager) setToken(acct string, t storedToken, fromStore bool) {
 	}
 }
 
-func (m *Manager) param(acct, leaf string) string {
-	return m.o.Prefix + "/" + acct + "/" + leaf
+// Leaves of the parameter names under Options.Prefix.
+const (
+	leafToken   = "token"
+	leafDomains = "domains"
+	leafLease   = "lease"
+)
+
+func (m *Manager) param(leaf string) string {
+	return m.o.Prefix + "/" + leaf
 }
 
 // warnStore reports a store failure; the request carries on with memory and LP.

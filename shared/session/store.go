@@ -15,15 +15,16 @@ import (
 	"github.com/lpmtls/lpmtls/shared/lp"
 )
 
-// storedDomains is the JSON kept in {Prefix}/{acct}/domains. FetchedAt travels with
-// the domains so every environment ages them from the same discovery.
+// storedDomains is the JSON kept in {Prefix}/domains. FetchedAt travels with the
+// domains so every environment ages them from the same discovery.
 type storedDomains struct {
 	Domains   lp.Domains `json:"domains"`
 	FetchedAt time.Time  `json:"fetchedAt"`
+	Account   string     `json:"account"`
 }
 
-func encodeDomains(d lp.Domains, at time.Time) string {
-	b, _ := json.Marshal(storedDomains{Domains: d, FetchedAt: at.UTC()})
+func encodeDomains(acct string, d lp.Domains, at time.Time) string {
+	b, _ := json.Marshal(storedDomains{Domains: d, FetchedAt: at.UTC(), Account: acct})
 	return string(b)
 }
 
@@ -74,6 +75,16 @@ func (m *Manager) storeGet(ctx context.Context, name string) (v string, found bo
 	return v, found, err
 }
 
+func (m *Manager) storeGetMany(ctx context.Context, names []string) (vals map[string]string, err error) {
+	err = storeCall(ctx, true, func(ctx context.Context) error {
+		m.storeGets.Add(1)
+		var e error
+		vals, e = m.o.Store.GetMany(ctx, names)
+		return e
+	})
+	return vals, err
+}
+
 func (m *Manager) storePut(ctx context.Context, name, value string, secure, overwrite bool) error {
 	return storeCall(ctx, true, func(ctx context.Context) error {
 		m.storePuts.Add(1)
@@ -88,33 +99,45 @@ func (m *Manager) storeDelete(ctx context.Context, name string) error {
 	})
 }
 
-// storeGetToken reads the shared token. A value that does not parse is reported as
-// not found (and logged): it will be overwritten by the next login.
-func (m *Manager) storeGetToken(ctx context.Context, name string) (storedToken, bool, error) {
+// storeGetToken reads acct's shared token (see parseToken).
+func (m *Manager) storeGetToken(ctx context.Context, acct, name string) (storedToken, bool, error) {
 	v, found, err := m.storeGet(ctx, name)
 	if err != nil || !found {
 		return storedToken{}, false, err
 	}
+	t, ok := m.parseToken(ctx, acct, name, v)
+	return t, ok, nil
+}
+
+// parseToken reads a token value. One that does not parse is reported as not found
+// (and logged): it will be overwritten by the next login. So is another account's
+// (the secret changed accounts, or two deployments share the prefix).
+func (m *Manager) parseToken(ctx context.Context, acct, name, v string) (storedToken, bool) {
 	var t storedToken
 	if err := json.Unmarshal([]byte(v), &t); err != nil || t.Bearer == "" {
 		// The value is secret: say only that it is malformed.
 		m.o.Logger.WarnContext(ctx, "ignoring malformed token parameter", "parameter", name)
-		return storedToken{}, false, nil
+		return storedToken{}, false
 	}
-	return t, true, nil
+	if t.Account != acct {
+		m.o.Logger.InfoContext(ctx, "ignoring cached token of another account", "parameter", name, "account", acct, "cachedAccount", t.Account)
+		return storedToken{}, false
+	}
+	return t, true
 }
 
-func (m *Manager) storeGetDomains(ctx context.Context, name string) (storedDomains, bool, error) {
-	v, found, err := m.storeGet(ctx, name)
-	if err != nil || !found {
-		return storedDomains{}, false, err
-	}
+// parseDomains reads a domains value, as parseToken does a token.
+func (m *Manager) parseDomains(ctx context.Context, acct, name, v string) (storedDomains, bool) {
 	var d storedDomains
 	if err := json.Unmarshal([]byte(v), &d); err != nil {
 		m.o.Logger.WarnContext(ctx, "ignoring malformed domains parameter", "parameter", name, "err", err)
-		return storedDomains{}, false, nil
+		return storedDomains{}, false
 	}
-	return d, true, nil
+	if d.Account != acct {
+		m.o.Logger.InfoContext(ctx, "ignoring cached domains of another account", "parameter", name, "account", acct, "cachedAccount", d.Account)
+		return storedDomains{}, false
+	}
+	return d, true
 }
 
 // maxElections bounds how often obtainToken goes back to the lease election after a
@@ -175,7 +198,7 @@ func (m *Manager) newElection(ctx context.Context, acct string, d lp.Domains) *e
 	}
 	return &election{
 		acct: acct, d: d,
-		leaseName: m.param(acct, "lease"), tokenName: m.param(acct, "token"),
+		leaseName: m.param(leafLease), tokenName: m.param(leafToken),
 		deadline: start.Add(budget), budget: budget,
 	}
 }
@@ -210,7 +233,7 @@ func (m *Manager) electionRound(ctx, wctx context.Context, e *election) (o obtai
 	case !found:
 		// The holder finished between our Put and Get: its token should be there; if
 		// not, its login failed and the election is open again.
-		if t, ok := m.peerToken(wctx, e.tokenName); ok {
+		if t, ok := m.peerToken(wctx, e.acct, e.tokenName); ok {
 			return obtained{tok: t, fromStore: true}, true
 		}
 		return obtained{}, false
@@ -222,7 +245,7 @@ func (m *Manager) electionRound(ctx, wctx context.Context, e *election) (o obtai
 // released its lease between our token read and the lease Put: one more read saves a
 // login in a cold-start storm.
 func (m *Manager) leaseWon(ctx, wctx context.Context, e *election) obtained {
-	if t, ok := m.peerToken(wctx, e.tokenName); ok {
+	if t, ok := m.peerToken(wctx, e.acct, e.tokenName); ok {
 		m.releaseLease(ctx, e.leaseName)
 		return obtained{tok: t, fromStore: true}
 	}
@@ -235,7 +258,7 @@ func (m *Manager) leaseWon(ctx, wctx context.Context, e *election) obtained {
 func (m *Manager) leaseHeld(ctx, wctx context.Context, e *election, held string, now time.Time, value string) (o obtained, done bool) {
 	l, ok := parseLease(held)
 	if ok && now.Before(l.expiry) && l.refused == lp.KindUnknown {
-		t, res, refused := m.waitForToken(wctx, e.tokenName, e.leaseName, &e.budget, l.expiry.Sub(now))
+		t, res, refused := m.waitForToken(wctx, e.acct, e.tokenName, e.leaseName, &e.budget, l.expiry.Sub(now))
 		switch res {
 		case waitGotToken:
 			return obtained{tok: t, fromStore: true}, true
@@ -264,8 +287,8 @@ func (m *Manager) leaseHeld(ctx, wctx context.Context, e *election, held string,
 }
 
 // peerToken reads a usable token another process published.
-func (m *Manager) peerToken(ctx context.Context, name string) (storedToken, bool) {
-	t, found, err := m.storeGetToken(ctx, name)
+func (m *Manager) peerToken(ctx context.Context, acct, name string) (storedToken, bool) {
+	t, found, err := m.storeGetToken(ctx, acct, name)
 	return t, err == nil && found && m.usable(t, m.o.Now())
 }
 
@@ -308,6 +331,7 @@ func (m *Manager) holdBack(ctx context.Context, acct string, l lease, now time.T
 func (m *Manager) publishLogin(ctx context.Context, acct string, d lp.Domains, tokenName, leaseName string) (storedToken, error) {
 	tok, err := m.login(ctx, d)
 	if err == nil {
+		tok.Account = acct
 		b, _ := json.Marshal(tok)
 		if perr := m.storePut(ctx, tokenName, string(b), true, true); perr != nil {
 			m.warnStore(ctx, "put", tokenName, perr)
@@ -377,7 +401,7 @@ const (
 // appears, the lease disappears without one (or turns into a refusal marker), or the
 // wait runs out: at ctx's deadline, or once the pauses add up to leaseLeft or what is
 // left of *budget, which they consume (so the loop ends even with a frozen clock).
-func (m *Manager) waitForToken(ctx context.Context, tokenName, leaseName string, budget *time.Duration, leaseLeft time.Duration) (storedToken, waitResult, lease) {
+func (m *Manager) waitForToken(ctx context.Context, acct, tokenName, leaseName string, budget *time.Duration, leaseLeft time.Duration) (storedToken, waitResult, lease) {
 	limit := min(*budget, leaseLeft)
 	var waited time.Duration
 	defer func() { *budget -= waited }()
@@ -408,7 +432,7 @@ func (m *Manager) waitForToken(ctx context.Context, tokenName, leaseName string,
 		if !m.wallNow().Before(deadline) {
 			return storedToken{}, waitTimedOut, lease{}
 		}
-		t, found, err := m.storeGetToken(ctx, tokenName)
+		t, found, err := m.storeGetToken(ctx, acct, tokenName)
 		switch {
 		case ctx.Err() != nil:
 			return storedToken{}, waitTimedOut, lease{}

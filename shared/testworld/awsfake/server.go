@@ -49,6 +49,7 @@ type fault struct {
 	left    int
 	status  int
 	errType string
+	message string
 }
 
 // Server is a running fake. All methods are safe for concurrent use.
@@ -64,10 +65,15 @@ type Server struct {
 	// downFor and delayFor are per-service faults, keyed by X-Amz-Target prefix.
 	downFor  map[string]bool
 	delayFor map[string]time.Duration
-	reqSeq   int
-	verSeq   int
-	secrets  map[string]*secret // by name
-	params   map[string]*parameter
+	// errFor is a lasting error answer per service (SetError).
+	errFor map[string]*apiError
+	reqSeq int
+	verSeq int
+	// inFlight counts requests being served (delays included); maxInFlight is its
+	// highest value since the last ResetCalls.
+	inFlight, maxInFlight int
+	secrets               map[string]*secret // by name
+	params                map[string]*parameter
 	// sealKey makes the opaque SecureString rendering unguessable without exposing
 	// the plaintext, the way a KMS ciphertext would.
 	sealKey []byte
@@ -91,6 +97,7 @@ func Start() (*Server, error) {
 		signed:   map[string]bool{},
 		downFor:  map[string]bool{},
 		delayFor: map[string]time.Duration{},
+		errFor:   map[string]*apiError{},
 		secrets:  map[string]*secret{},
 		params:   map[string]*parameter{},
 		sealKey:  key,
@@ -136,6 +143,16 @@ func (s *Server) ResetCalls() {
 	defer s.mu.Unlock()
 	s.calls = map[string]int{}
 	s.signed = map[string]bool{}
+	s.maxInFlight = s.inFlight
+}
+
+// MaxInFlight is the most requests the fake was serving at once since it started or
+// ResetCalls: 2 or more shows that a client issued calls concurrently (with SetDelay,
+// that they overlapped rather than followed each other).
+func (s *Server) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight
 }
 
 // Signed reports whether the last request for target carried a SigV4 Authorization
@@ -155,6 +172,48 @@ func (s *Server) FailNext(target string, times int, status int, errType string) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, &fault{target: target, left: times, status: status, errType: errType})
+}
+
+// FailNextError is FailNext with a whole AWS error answer, message included: some
+// errors are told apart by it (Secrets Manager's AccessDeniedException "Access to KMS
+// is not allowed").
+func (s *Server) FailNextError(target string, times int, e AWSError) {
+	if times <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, &fault{target: target, left: times, status: e.Status, errType: e.Type, message: e.Message})
+}
+
+// AWS error answers as the services send them (status, __type, message), for FailNextError
+// and SetError.
+var (
+	ErrThrottling      = AWSError{400, "ThrottlingException", "Rate exceeded"}
+	ErrAccessDenied    = AWSError{400, "AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/lpmtls-forward/lpmtls-forward is not authorized to perform: secretsmanager:GetSecretValue on resource: lpmtls/brand because no identity-based policy allows the secretsmanager:GetSecretValue action"}
+	ErrKMSAccessDenied = AWSError{400, "AccessDeniedException", "Access to KMS is not allowed"}
+	ErrDecryption      = AWSError{400, "DecryptionFailure", "Secrets Manager can't decrypt the protected secret text using the provided KMS key."}
+	ErrSecretNotFound  = AWSError{400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."}
+	ErrInternalService = AWSError{500, "InternalServiceError", "An error occurred on the server side."}
+)
+
+// AWSError is one AWS JSON 1.1 error answer.
+type AWSError struct {
+	Status  int
+	Type    string
+	Message string
+}
+
+// SetError makes every request for one service (SSM or SecretsManager) answer e until
+// SetError(service, AWSError{}), as a lasting throttle or a missing permission would.
+func (s *Server) SetError(service string, e AWSError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.Status == 0 {
+		delete(s.errFor, service)
+		return
+	}
+	s.errFor[service] = errf(e.Status, e.Type, "%s", e.Message)
 }
 
 // Down makes every request answer 503 ServiceUnavailable until Down(false).
@@ -256,6 +315,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := fmt.Sprintf("00000000-0000-4000-8000-%012d", s.reqSeq)
 	s.calls[target]++
 	s.signed[target] = signed
+	s.inFlight++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight)
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
 	down := s.down
 	var delay time.Duration
 	for prefix, d := range s.delayFor {
@@ -269,6 +335,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	injected := s.takeFault(target)
+	for prefix, e := range s.errFor {
+		if injected == nil && strings.HasPrefix(target, prefix) {
+			injected = e
+		}
+	}
 	s.mu.Unlock()
 
 	if delay > 0 {
@@ -330,6 +401,9 @@ func (s *Server) takeFault(target string) *apiError {
 		f.left--
 		if f.left <= 0 {
 			s.faults = append(s.faults[:i], s.faults[i+1:]...)
+		}
+		if f.message != "" {
+			return errf(f.status, f.errType, "%s", f.message)
 		}
 		return errf(f.status, f.errType, "injected fault for %s", target)
 	}

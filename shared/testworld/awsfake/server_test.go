@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -370,4 +371,42 @@ func TestPerServiceDownAndDelay(t *testing.T) {
 	if err := getParam(ctx); err != nil {
 		t.Fatalf("no longer slow: %v", err)
 	}
+}
+
+// MaxInFlight tells calls issued together from calls issued one after the other: with a
+// delay, two concurrent calls are both in flight at once, two sequential ones never.
+func TestMaxInFlight(t *testing.T) {
+	srv, cfg := testenv.AWS(t)
+	ctx := context.Background()
+	c := ssm.NewFromConfig(cfg)
+	srv.SetDelay(awsfake.SSM, 50*time.Millisecond)
+	get := func() {
+		_, _ = c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/lpmtls/x")})
+	}
+	get()
+	get()
+	if n := srv.MaxInFlight(); n != 1 {
+		t.Fatalf("sequential calls: max in flight %d, want 1", n)
+	}
+	srv.ResetCalls()
+	// Each call waits for the other to be in flight before it is answered: the fake
+	// holds both for the delay, so they overlap however the goroutines are scheduled.
+	srv.SetDelay(awsfake.SSM, time.Hour)
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{}, 2)
+	for range 2 {
+		go func() {
+			_, _ = c.GetParameter(cctx, &ssm.GetParameterInput{Name: aws.String("/lpmtls/x")})
+			done <- struct{}{}
+		}()
+	}
+	for srv.TotalCalls() < 2 {
+		runtime.Gosched()
+	}
+	if n := srv.MaxInFlight(); n != 2 {
+		t.Errorf("concurrent calls: max in flight %d, want 2", n)
+	}
+	cancel()
+	<-done
+	<-done
 }

@@ -155,6 +155,13 @@ func (s *Sim) applyFault(op string, w http.ResponseWriter, r *http.Request) bool
 func defaultFaultBody(op string, status int, h http.Header, r *http.Request) string {
 	msg := "injected fault: " + http.StatusText(status)
 	switch op {
+	case "target":
+		// The brand's own service, which knows nothing of LivePerson's wrapper.
+		if status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
+			h.Set("WWW-Authenticate", `Basic realm="brand"`)
+		}
+		b, _ := json.Marshal(map[string]string{"targetError": msg})
+		return string(b)
 	case "login", "refresh", "logout":
 		return loginError(status, msg)
 	case "oauth2":
@@ -209,11 +216,11 @@ func oauthError(status int, desc string) string {
 	return string(b)
 }
 
-// gatewayError is the body for CSDS and mTLS gateway errors, whose shape LivePerson
-// does not document; clients must rely on status and headers only.
+// gatewayError is the body of the mTLS gateway's and CSDS's own errors: the wrapper
+// LivePerson's Java services share with the Login Service (documented there), so that a
+// client can tell the gateway's own 5xx or 429 from a target's relayed one.
 func gatewayError(status int, msg string) string {
-	b, _ := json.Marshal(map[string]any{"code": status, "message": msg})
-	return string(b)
+	return loginError(status, msg)
 }
 
 // responseStatus spells a status the way Java's HttpStatus enum does ("TOO_MANY_REQUESTS").

@@ -45,7 +45,13 @@ func (s *Sim) baseURIs(account string) []baseURI {
 	if account != s.opts.AccountID {
 		return out
 	}
+	s.mu.Lock()
+	omitted := s.omitted
+	s.mu.Unlock()
 	for _, svc := range csdsServices {
+		if omitted[svc] {
+			continue
+		}
 		out = append(out, baseURI{Service: svc, Account: account, BaseURI: s.Host()})
 	}
 	return out

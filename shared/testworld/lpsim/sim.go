@@ -75,6 +75,8 @@ type Sim struct {
 	closed   bool
 	inflight int
 	idle     *sync.Cond
+	// omitted services are left out of every CSDS answer (SetCSDSOmitted).
+	omitted map[string]bool
 }
 
 type session struct {
@@ -327,6 +329,19 @@ func (s *Sim) RevokeTokens() {
 	s.tokens = map[string]time.Time{}
 	s.sessions = map[string]*session{}
 	s.mu.Unlock()
+}
+
+// SetCSDSOmitted makes CSDS leave the named services out of its answers (the
+// all-services and single-service forms, and the login answer's list) until called
+// again; with no names CSDS is whole again. It is how a CSDS that answers 200 but lacks
+// a service lpmtls needs looks.
+func (s *Sim) SetCSDSOmitted(services ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.omitted = map[string]bool{}
+	for _, svc := range services {
+		s.omitted[svc] = true
+	}
 }
 
 // Inject queues a fault; queued faults apply in order, per op.
