@@ -11,12 +11,12 @@ import (
 // loop's own pace: when the loop runs one invocation at a time (the default; Lambda
 // Managed Instances may ask for more), r writes its HTTP answers into one buffer
 // reused from call to call (Sequential), and the Runtime API connection gets a write
-// buffer that holds a whole chunk of a posted answer (tuneRuntimeAPI).
+// buffer that holds a whole chunk of a posted answer (TuneRuntimeAPI).
 func Start(r Router) {
 	if lambdacontext.MaxConcurrency() <= 1 {
 		r = r.Sequential()
 	}
-	tuneRuntimeAPI(http.DefaultTransport)
+	TuneRuntimeAPI(http.DefaultTransport)
 	lambda.Start(r)
 }
 
@@ -57,11 +57,12 @@ func (a *answerBuffer) keep(b []byte) {
 // room for the chunk and its framing, one.
 const runtimeAPIWriteBuffer = 32<<10 + 64
 
-// tuneRuntimeAPI sizes the write buffer of the transport aws-lambda-go clones for its
-// Runtime API client (http.DefaultTransport, cloned when lambda.Start builds the
-// client). Nothing else in the functions uses that transport: the LivePerson and AWS
-// clients build their own. A size someone already chose is left as it is.
-func tuneRuntimeAPI(rt http.RoundTripper) {
+// TuneRuntimeAPI sizes the write buffer of rt when it is the transport aws-lambda-go
+// clones for its Runtime API client (http.DefaultTransport, cloned when lambda.Start
+// builds the client); call it before lambda.Start. Nothing else in the functions uses
+// that transport: the LivePerson and AWS clients build their own. A size someone
+// already chose is left as it is.
+func TuneRuntimeAPI(rt http.RoundTripper) {
 	if t, ok := rt.(*http.Transport); ok && t.WriteBufferSize == 0 {
 		t.WriteBufferSize = runtimeAPIWriteBuffer
 	}

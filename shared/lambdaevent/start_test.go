@@ -85,7 +85,7 @@ func TestTuneRuntimeAPI(t *testing.T) {
 		{"not a *http.Transport", roundTripFunc(nil), 0},
 	}
 	for _, c := range cases {
-		tuneRuntimeAPI(c.rt)
+		TuneRuntimeAPI(c.rt)
 		if tr, ok := c.rt.(*http.Transport); ok && tr.WriteBufferSize != c.wantWrite {
 			t.Errorf("%s: WriteBufferSize = %d, want %d", c.name, tr.WriteBufferSize, c.wantWrite)
 		}
