@@ -267,12 +267,12 @@ func threadCPU(pid int) (time.Duration, error) {
 // Runtime API: the reference (refCommit) and this tree, each with Go's default
 // GOMAXPROCS and with GOMAXPROCS=1, and bench/cmd/barefunc (the Runtime API exchange
 // and the Go runtime alone: an echo with no network call, GOMAXPROCS=1), started side
-// by side and invoked in turn, with base64 bodies of 1 KiB, 64 KiB and 1 MiB. cpu-us is the bootstrap's own CPU per invocation
-// (its threads' schedstat), deployed/before-cpu compares this tree as the template runs
-// it (GOMAXPROCS=1) with the reference as it ran (Go's default), syscalls the system
-// calls per invocation counted by
-// `strace -c -f` attached for a further 50 invocations (skipped, with a message, when
-// strace is not installed).
+// by side and invoked in turn, with base64 bodies of 1 KiB, 64 KiB and 1 MiB. cpu-us is
+// the bootstrap's own CPU per invocation (its threads' schedstat), deployed/before-cpu
+// compares this tree as the template runs it (GOMAXPROCS=1) with the reference as it
+// ran (Go's default), syscalls the system calls per invocation counted by `strace -c -f`
+// attached for a further 50 invocations (skipped, with a message, when strace is not
+// installed).
 func BenchmarkWarmPath(b *testing.B) {
 	env := testenv.NewWith(b, lpsim.Options{TargetHandler: http.HandlerFunc(streamEcho)})
 	type proc struct {
