@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -99,4 +100,34 @@ func encoded(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// fastHTTP's names are every JSON name of aws-lambda-go's types, in their order, so a
+// field a newer aws-lambda-go adds cannot be skipped as unknown.
+func TestFastHTTPNamesCoverTheTypes(t *testing.T) {
+	cases := []struct {
+		v     any
+		names []string
+	}{
+		{events.APIGatewayV2HTTPRequest{}, topNames},
+		{events.APIGatewayV2HTTPRequestContext{}, contextNames},
+		{events.APIGatewayV2HTTPRequestContextHTTPDescription{}, httpNames},
+		{events.APIGatewayV2HTTPRequestContextAuthorizerDescription{}, authorizerNames},
+		{events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{}, iamNames},
+		{events.APIGatewayV2HTTPRequestContextAuthorizerCognitoIdentity{}, cognitoNames},
+		{events.APIGatewayV2HTTPRequestContextAuthentication{}, authenticationNames},
+		{events.APIGatewayV2HTTPRequestContextAuthenticationClientCert{}, clientCertNames},
+		{events.APIGatewayV2HTTPRequestContextAuthenticationClientCertValidity{}, validityNames},
+	}
+	for _, c := range cases {
+		typ := reflect.TypeOf(c.v)
+		var tags []string
+		for i := range typ.NumField() {
+			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+			tags = append(tags, name)
+		}
+		if !reflect.DeepEqual(tags, c.names) {
+			t.Errorf("%s: JSON names %q, fastHTTP reads %q", typ, tags, c.names)
+		}
+	}
 }
