@@ -273,11 +273,12 @@ func (s *Service) Send(ctx context.Context, req *lp.ForwardRequest) (*lp.Forward
 	return resp, nil
 }
 
-// logAttrs describes a forward without its query string, which may carry secrets.
-func logAttrs(req *lp.ForwardRequest, start time.Time) []any {
-	return []any{
+// logAttrs describes a forward without its query string, which may carry secrets. The
+// slice has room for the outcome's attributes; LogAttrs takes it without boxing each.
+func logAttrs(req *lp.ForwardRequest, start time.Time) []slog.Attr {
+	return append(make([]slog.Attr, 0, 8),
 		slog.String("method", req.Method), slog.String("target", obs.URL(req.URL)),
 		slog.String("serviceName", req.ServiceName), slog.Int64("bodyBytes", req.BodySize()),
 		slog.Float64("elapsedMs", float64(time.Since(start).Microseconds())/1000),
-	}
+	)
 }

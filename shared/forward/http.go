@@ -75,7 +75,8 @@ func (s *Service) Reply(ctx context.Context, e *events.APIGatewayV2HTTPRequest) 
 	resp, err := s.Send(ctx, req)
 	if err != nil {
 		ae := apierr.From(err)
-		log.Warn("forward failed", append(logAttrs(req, start), "status", ae.Status, "code", ae.Code, "error", err.Error())...)
+		log.LogAttrs(ctx, slog.LevelWarn, "forward failed", append(logAttrs(req, start),
+			slog.Int("status", ae.Status), slog.String("code", ae.Code), slog.String("error", err.Error()))...)
 		return recordHTTPError(ctx, ae)
 	}
 	attrs := logAttrs(req, start)
@@ -92,10 +93,10 @@ func (s *Service) Reply(ctx context.Context, e *events.APIGatewayV2HTTPRequest) 
 		// say what happened instead.
 		ae := &apierr.Error{Status: http.StatusBadGateway, Code: apierr.CodeResponseTooLarge, Source: apierr.SourceLPMTLS,
 			Message: fmt.Sprintf("the target answered %d with a response of %d bytes as JSON; a Lambda response is limited to %d", resp.StatusCode, size, MaxResponseBytes)}
-		log.Warn("forward response too large", append(attrs, "status", resp.StatusCode, "responseBytes", len(resp.Body))...)
+		log.LogAttrs(ctx, slog.LevelWarn, "forward response too large", append(attrs, slog.Int("status", resp.StatusCode), slog.Int("responseBytes", len(resp.Body)))...)
 		return recordHTTPError(ctx, ae)
 	}
-	log.Info("forwarded", append(attrs, "status", resp.StatusCode, "responseBytes", len(resp.Body))...)
+	log.LogAttrs(ctx, slog.LevelInfo, "forwarded", append(attrs, slog.Int("status", resp.StatusCode), slog.Int("responseBytes", len(resp.Body)))...)
 	RecordOutcome(ctx, OutcomeDelivered, "")
 	return out
 }

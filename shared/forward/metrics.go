@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -228,21 +229,22 @@ func (m *Metrics) SQS(h func(context.Context, *events.SQSEvent) (events.SQSEvent
 // when Out is an *obs.Batch. A metric that cannot be written is logged, never failing
 // the forward it describes.
 func (m *Metrics) End(ctx context.Context, inv *Invocation, trigger string) {
-	bp := docBufs.Get().(*[]byte)
+	sc := scratches.Get().(*scratch)
 	defer func() {
-		if cap(*bp) <= 64<<10 {
-			docBufs.Put(bp)
+		if cap(sc.buf) <= 64<<10 {
+			scratches.Put(sc)
 		}
 	}()
-	b := (*bp)[:0]
+	sc.docs = m.documents(sc.docs[:0], inv, trigger)
+	b := sc.buf[:0]
 	var err error
-	for _, d := range m.Documents(inv, trigger) {
+	for _, d := range sc.docs {
 		if b, err = d.AppendJSON(b); err != nil {
 			break
 		}
 		b = append(b, '\n')
 	}
-	*bp = b
+	sc.buf = b
 	if batch, ok := m.Out.(*obs.Batch); ok {
 		if werr := batch.Release(b); err == nil {
 			err = werr
@@ -259,63 +261,81 @@ func (m *Metrics) End(ctx context.Context, inv *Invocation, trigger string) {
 	}
 }
 
-var docBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+// scratch is what End renders an invocation with: the documents, their maps and metric
+// slices and the output buffer, kept from one invocation to the next so the warm path
+// allocates none of them.
+type scratch struct {
+	docs []metrics.EMF
+	buf  []byte
+}
+
+var scratches = sync.Pool{New: func() any { return &scratch{buf: make([]byte, 0, 1024)} }}
+
+// The documents' dimension sets never change; AppendJSON only reads them.
+var (
+	setsFunction = [][]string{{DimensionFunction}}
+	// Also under FunctionName alone: the total the error-rate alarm divides by.
+	setsOutcome   = [][]string{{DimensionFunction, DimensionOutcome}, {DimensionFunction}}
+	setsErrorCode = [][]string{{DimensionFunction, DimensionErrorCode}}
+	setsSource    = [][]string{{DimensionFunction, DimensionSource}}
+)
 
 // Documents renders an invocation. The first document carries the invocation's own
 // metrics (latency, gateway latencies, logins); each carries at most one outcome/error
 // code group and one token-source group, so an HTTP invocation is always one document.
 func (m *Metrics) Documents(inv *Invocation, trigger string) []metrics.EMF {
+	return m.documents(nil, inv, trigger)
+}
+
+// documents appends the invocation's documents to docs, reusing the maps and metric
+// slices it finds in docs' spare capacity.
+func (m *Metrics) documents(docs []metrics.EMF, inv *Invocation, trigger string) []metrics.EMF {
 	now := m.now()
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	n := max(1, len(inv.counts), len(inv.sources))
-	docs := make([]metrics.EMF, n)
-	fn := []string{DimensionFunction}
+	docs = slices.Grow(docs, n)[:n]
 	for i := range docs {
-		d := metrics.EMF{
-			Namespace:     m.namespace(),
-			Timestamp:     now,
-			DimensionSets: [][]string{fn},
-			Dimensions:    map[string]string{DimensionFunction: m.FunctionName},
-			// level and timestamp are for Lambda's log-level filter, which ignores the
-			// level of a line without a valid RFC 3339 timestamp.
-			Properties: map[string]any{
-				"level":     metrics.LineLevel(m.LogLevel),
-				"timestamp": now.UTC().Format(time.RFC3339Nano),
-				"message":   "forward metrics",
-				"trigger":   trigger,
-			},
+		d := &docs[i]
+		dims, props, ms := d.Dimensions, d.Properties, d.Metrics[:0]
+		if dims == nil {
+			dims, props = make(map[string]string, 4), make(map[string]any, 6)
 		}
+		clear(dims)
+		clear(props)
+		dims[DimensionFunction] = m.FunctionName
+		// level and timestamp are for Lambda's log-level filter, which ignores the
+		// level of a line without a valid RFC 3339 timestamp.
+		props["level"] = metrics.LineLevel(m.LogLevel)
+		props["timestamp"] = now.UTC().Format(time.RFC3339Nano)
+		props["message"] = "forward metrics"
+		props["trigger"] = trigger
 		if inv.account != "" {
-			d.Properties["account"] = inv.account
+			props["account"] = inv.account
 		}
 		if i == 0 {
-			d.Metrics = append(d.Metrics,
+			ms = append(ms,
 				metrics.Metric{Name: MetricLatency, Unit: "Milliseconds", Value: float64(now.Sub(inv.start).Microseconds()) / 1000},
 				metrics.Metric{Name: MetricLogins, Unit: "Count", Value: float64(inv.logins)})
 			if len(inv.gateway) > 0 {
-				d.Metrics = append(d.Metrics, metrics.Metric{Name: MetricGatewayLatency, Unit: "Milliseconds", Values: inv.gateway})
+				ms = append(ms, metrics.Metric{Name: MetricGatewayLatency, Unit: "Milliseconds", Values: inv.gateway})
 			}
 		}
 		if i < len(inv.counts) {
 			c := inv.counts[i]
-			d.Dimensions[DimensionOutcome] = string(c.outcome)
-			// Also under FunctionName alone: the total the error-rate alarm divides by.
-			d.Metrics = append(d.Metrics, metrics.Metric{Name: MetricForwards, Unit: "Count", Value: float64(c.n),
-				DimensionSets: [][]string{{DimensionFunction, DimensionOutcome}, fn}})
+			dims[DimensionOutcome] = string(c.outcome)
+			ms = append(ms, metrics.Metric{Name: MetricForwards, Unit: "Count", Value: float64(c.n), DimensionSets: setsOutcome})
 			if c.code != "" {
-				d.Dimensions[DimensionErrorCode] = c.code
-				d.Metrics = append(d.Metrics, metrics.Metric{Name: MetricErrors, Unit: "Count", Value: float64(c.n),
-					DimensionSets: [][]string{{DimensionFunction, DimensionErrorCode}}})
+				dims[DimensionErrorCode] = c.code
+				ms = append(ms, metrics.Metric{Name: MetricErrors, Unit: "Count", Value: float64(c.n), DimensionSets: setsErrorCode})
 			}
 		}
 		if i < len(inv.sources) {
 			s := inv.sources[i]
-			d.Dimensions[DimensionSource] = string(s.source)
-			d.Metrics = append(d.Metrics, metrics.Metric{Name: MetricTokenSource, Unit: "Count", Value: float64(s.n),
-				DimensionSets: [][]string{{DimensionFunction, DimensionSource}}})
+			dims[DimensionSource] = string(s.source)
+			ms = append(ms, metrics.Metric{Name: MetricTokenSource, Unit: "Count", Value: float64(s.n), DimensionSets: setsSource})
 		}
-		docs[i] = d
+		*d = metrics.EMF{Namespace: m.namespace(), Timestamp: now, DimensionSets: setsFunction, Dimensions: dims, Properties: props, Metrics: ms}
 	}
 	return docs
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -241,14 +242,14 @@ func (d EMF) validate() error {
 		if err := checkSets(m.DimensionSets); err != nil {
 			return err
 		}
-		for _, v := range append([]float64{m.Value}, m.Values...) {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return fmt.Errorf("emf: metric %q is not a finite number", m.Name)
-			}
+		if !finite(m.Value) || slices.ContainsFunc(m.Values, func(v float64) bool { return !finite(v) }) {
+			return fmt.Errorf("emf: metric %q is not a finite number", m.Name)
 		}
 	}
 	return nil
 }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 func appendFloat(b []byte, v float64) []byte {
 	if v == math.Trunc(v) && math.Abs(v) < 1e15 {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
@@ -62,13 +63,16 @@ func replaceAttr(groups []string, a slog.Attr) slog.Attr {
 	case slog.MessageKey:
 		a.Key = "message"
 	case slog.LevelKey:
-		// slog would print DEBUG-4 and ERROR+4; Lambda filters on its own names.
+		// slog would print DEBUG-4 and ERROR+4; Lambda filters on its own names. A
+		// string, because the JSON handler writes a Level through encoding/json.
 		if l, ok := a.Value.Any().(slog.Level); ok {
 			switch {
 			case l < slog.LevelDebug:
 				a.Value = slog.StringValue("TRACE")
 			case l > slog.LevelError:
 				a.Value = slog.StringValue("FATAL")
+			default:
+				a.Value = slog.StringValue(l.String())
 			}
 		}
 	}
@@ -98,6 +102,21 @@ func Logger(ctx context.Context, base *slog.Logger) *slog.Logger {
 // URL is a URL as logs and error texts show it: scheme://host/path, with "?…" for a
 // query, which may carry a token. Userinfo and the fragment are left out too.
 func URL(raw string) string {
+	// A warm function forwards to the same few URLs again and again: the last one's
+	// answer saves the parse.
+	if last := lastURL.Load(); last != nil && last.raw == raw {
+		return last.shown
+	}
+	shown := parseURL(raw)
+	lastURL.Store(&shownURL{raw, shown})
+	return shown
+}
+
+type shownURL struct{ raw, shown string }
+
+var lastURL atomic.Pointer[shownURL]
+
+func parseURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"

@@ -296,8 +296,11 @@ func TestURL(t *testing.T) {
 		"https://user:pw@a.example/in#frag-token": "https://a.example/in",
 		"http://[::1/x?token=s3c":                 "(unparsable URL)",
 	} {
-		if got := URL(raw); got != want {
-			t.Errorf("URL(%q) = %q, want %q", raw, got, want)
+		// Twice: the second answer is the remembered one.
+		for range 2 {
+			if got := URL(raw); got != want {
+				t.Errorf("URL(%q) = %q, want %q", raw, got, want)
+			}
 		}
 	}
 }

@@ -72,23 +72,17 @@ func hasSecrets() bool {
 	return set != nil && len(set.list) > 0
 }
 
-// sensitiveKeys are attribute names redacted whatever their value (compared in lower case).
-var sensitiveKeys = map[string]bool{
-	"password":                  true,
-	"secret":                    true,
-	"clientsecret":              true,
-	"client_secret":             true,
-	"token":                     true,
-	"bearer":                    true,
-	"authorization":             true,
-	"cookie":                    true,
-	"set-cookie":                true,
-	"x-amz-security-token":      true,
-	"lp-authorization-override": true,
+// sensitiveKeys are attribute names redacted whatever their value, in any letter case.
+var sensitiveKeys = []string{
+	"password", "secret", "clientsecret", "client_secret", "token", "bearer",
+	"authorization", "cookie", "set-cookie", "x-amz-security-token",
+	"lp-authorization-override",
 }
 
+// isSensitiveKey compares with EqualFold rather than a lower-cased copy: every record's
+// every attribute passes here, and a name with a capital would cost an allocation.
 func isSensitiveKey(k string) bool {
-	return sensitiveKeys[strings.ToLower(k)]
+	return slices.ContainsFunc(sensitiveKeys, func(s string) bool { return strings.EqualFold(k, s) })
 }
 
 func redactAttr(a slog.Attr) slog.Attr {
@@ -175,6 +169,21 @@ func (h *redactingHandler) with(g groupOrAttrs) *redactingHandler {
 // Handle rebuilds the record with the stored With/WithGroup calls folded in as nested
 // groups, which the JSON handler renders exactly as it would have rendered them itself.
 func (h *redactingHandler) Handle(ctx context.Context, r slog.Record) error {
+	if !slices.ContainsFunc(h.goas, func(g groupOrAttrs) bool { return g.group != "" }) {
+		// No group: the stored attributes, then the record's, flat, with no slice
+		// between them (the warm path's log line).
+		nr := slog.NewRecord(r.Time, r.Level, redactString(r.Message), r.PC)
+		for _, g := range h.goas {
+			for _, a := range g.attrs {
+				nr.AddAttrs(redactAttr(a))
+			}
+		}
+		r.Attrs(func(a slog.Attr) bool {
+			nr.AddAttrs(redactAttr(a))
+			return true
+		})
+		return h.inner.Handle(ctx, nr)
+	}
 	attrs := make([]slog.Attr, 0, r.NumAttrs())
 	r.Attrs(func(a slog.Attr) bool {
 		attrs = append(attrs, redactAttr(a))
