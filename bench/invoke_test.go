@@ -263,14 +263,17 @@ func threadCPU(pid int) (time.Duration, error) {
 	return time.Duration(sum), nil
 }
 
+// deployedEnv is the forward function's Go settings in template.yaml.
+var deployedEnv = []string{"GOMAXPROCS=1", "GOGC=400"}
+
 // BenchmarkWarmPath runs warm invocations through built forward bootstraps under the
 // Runtime API: the reference (refCommit) and this tree, each with Go's default
-// GOMAXPROCS and with GOMAXPROCS=1, and bench/cmd/barefunc (the Runtime API exchange
+// GOMAXPROCS and with GOMAXPROCS=1, this tree as deployed (deployedEnv), and bench/cmd/barefunc (the Runtime API exchange
 // and the Go runtime alone: an echo with no network call, GOMAXPROCS=1), started side
 // by side and invoked in turn, with base64 bodies of 1 KiB, 64 KiB and 1 MiB. cpu-us is
 // the bootstrap's own CPU per invocation (its threads' schedstat), deployed/before-cpu
-// compares this tree as the template runs it (GOMAXPROCS=1) with the reference as it
-// ran (Go's default), syscalls the system calls per invocation counted by `strace -c -f`
+// compares this tree as the template runs it (deployedEnv) with the reference as it
+// ran (Go's defaults), gogc/gomaxprocs1-cpu is what GOGC adds, syscalls the system calls per invocation counted by `strace -c -f`
 // attached for a further 50 invocations (skipped, with a message, when strace is not
 // installed).
 func BenchmarkWarmPath(b *testing.B) {
@@ -282,15 +285,15 @@ func BenchmarkWarmPath(b *testing.B) {
 	ref, cur := buildRef(b), testenv.Build(b, "forward")
 	bare := testenv.BuildPackage(b, "./bench/cmd/barefunc", "CGO_ENABLED=0", "GOFLAGS=-tags=lambda.norpc -trimpath")
 	var procs []proc
-	for _, c := range []struct{ name, bin, procs string }{
-		{"before", ref, ""}, {"after", cur, ""}, {"before-gomaxprocs1", ref, "1"}, {"after-gomaxprocs1", cur, "1"},
-		{"bare-gomaxprocs1", bare, "1"},
+	for _, c := range []struct {
+		name, bin string
+		env       []string
+	}{
+		{"before", ref, nil}, {"after", cur, nil}, {"before-gomaxprocs1", ref, []string{"GOMAXPROCS=1"}},
+		{"after-gomaxprocs1", cur, []string{"GOMAXPROCS=1"}}, {"deployed", cur, deployedEnv},
+		{"bare-gomaxprocs1", bare, []string{"GOMAXPROCS=1"}},
 	} {
-		fenv := env.FunctionEnv("AWS_LAMBDA_LOG_LEVEL=INFO")
-		if c.procs != "" {
-			fenv = append(fenv, "GOMAXPROCS="+c.procs)
-		}
-		procs = append(procs, proc{c.name, testenv.StartBinary(b, c.bin, fenv)})
+		procs = append(procs, proc{c.name, testenv.StartBinary(b, c.bin, env.FunctionEnv(append([]string{"AWS_LAMBDA_LOG_LEVEL=INFO"}, c.env...)...))})
 	}
 	_, errStrace := exec.LookPath("strace")
 	for _, size := range []int{1 << 10, 64 << 10, 1 << 20} {
@@ -325,8 +328,9 @@ func BenchmarkWarmPath(b *testing.B) {
 			}
 			b.ReportMetric(float64(cpu[1])/float64(cpu[0]), "after/before-cpu")
 			b.ReportMetric(float64(cpu[3])/float64(cpu[1]), "gomaxprocs1/default-cpu")
-			// As deployed: the template sets GOMAXPROCS=1 now; before, Go's default.
-			b.ReportMetric(float64(cpu[3])/float64(cpu[0]), "deployed/before-cpu")
+			b.ReportMetric(float64(cpu[4])/float64(cpu[3]), "gogc/gomaxprocs1-cpu")
+			// As deployed: the template's GOMAXPROCS and GOGC now; before, Go's defaults.
+			b.ReportMetric(float64(cpu[4])/float64(cpu[0]), "deployed/before-cpu")
 			if errStrace != nil {
 				b.Logf("syscalls per invocation not counted: strace is not installed (apt-get install strace)")
 				return

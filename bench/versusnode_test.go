@@ -30,12 +30,12 @@ type contender struct {
 	env  []string
 }
 
-// contenders are lpmtls as the template deploys it (GOMAXPROCS=1, INFO logs) and the
+// contenders are lpmtls as the template deploys it (deployedEnv, INFO logs) and the
 // Node handler, whose fetch trusts the simulator's CA through NODE_EXTRA_CA_CERTS as a
 // Lambda would trust a private CA. node is testenv.Node's binary.
 func contenders(t testing.TB, env *testenv.Env, node string) (lpmtls, nodejs contender) {
 	t.Helper()
-	lpmtls = contender{"lpmtls", testenv.Build(t, "forward"), env.FunctionEnv("AWS_LAMBDA_LOG_LEVEL=INFO", "GOMAXPROCS=1")}
+	lpmtls = contender{"lpmtls", testenv.Build(t, "forward"), env.FunctionEnv(append([]string{"AWS_LAMBDA_LOG_LEVEL=INFO"}, deployedEnv...)...)}
 	nodejs = contender{"node", filepath.Join(testenv.RepoRoot(t), "bench", "node", "bootstrap"),
 		env.FunctionEnv("AWS_LAMBDA_LOG_LEVEL=INFO", "NODE="+node, "NODE_EXTRA_CA_CERTS="+env.CAFile)}
 	return lpmtls, nodejs

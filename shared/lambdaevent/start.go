@@ -2,6 +2,9 @@ package lambdaevent
 
 import (
 	"net/http"
+	"os"
+	"runtime/debug"
+	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -11,8 +14,12 @@ import (
 // loop's own pace: when the loop runs one invocation at a time (the default; Lambda
 // Managed Instances may ask for more), r writes its HTTP answers into one buffer
 // reused from call to call (Sequential), and the Runtime API connection gets a write
-// buffer that holds a whole chunk of a posted answer (TuneRuntimeAPI).
+// buffer that holds a whole chunk of a posted answer (TuneRuntimeAPI). The heap gets a
+// soft limit below the function's memory (MemoryLimit).
 func Start(r Router) {
+	if limit, ok := MemoryLimit(os.Getenv); ok {
+		debug.SetMemoryLimit(limit)
+	}
 	if lambdacontext.MaxConcurrency() <= 1 {
 		r = r.Sequential()
 	}
@@ -66,4 +73,21 @@ func TuneRuntimeAPI(rt http.RoundTripper) {
 	if t, ok := rt.(*http.Transport); ok && t.WriteBufferSize == 0 {
 		t.WriteBufferSize = runtimeAPIWriteBuffer
 	}
+}
+
+// MemoryLimit is the Go heap's soft limit for a function of AWS_LAMBDA_FUNCTION_MEMORY_SIZE
+// MiB: three quarters of it, the rest left to stacks, the runtime and the binary. The
+// forward function's template raises GOGC, which lets the heap grow to several times
+// what is live between collections; near the limit the collector runs as often as it
+// must instead, so a large request cannot take the function past its memory. ok is
+// false when GOMEMLIMIT is set (Go applied it already) or the size is unknown.
+func MemoryLimit(getenv func(string) string) (limit int64, ok bool) {
+	if getenv("GOMEMLIMIT") != "" {
+		return 0, false
+	}
+	mb, err := strconv.ParseInt(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), 10, 64)
+	if err != nil || mb <= 0 {
+		return 0, false
+	}
+	return mb << 20 / 4 * 3, true
 }

@@ -98,3 +98,26 @@ func TestTuneRuntimeAPI(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestMemoryLimit(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		env       map[string]string
+		limit     int64
+		wantLimit bool
+	}{
+		{"the template's 256 MB", map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"}, 192 << 20, true},
+		{"10 GB", map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "10240"}, 7680 << 20, true},
+		{"GOMEMLIMIT wins", map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "GOMEMLIMIT": "100MiB"}, 0, false},
+		{"outside Lambda", map[string]string{}, 0, false},
+		{"not a number", map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "lots"}, 0, false},
+		{"zero", map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "0"}, 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			limit, ok := MemoryLimit(func(k string) string { return c.env[k] })
+			if limit != c.limit || ok != c.wantLimit {
+				t.Errorf("MemoryLimit = %d, %v; want %d, %v", limit, ok, c.limit, c.wantLimit)
+			}
+		})
+	}
+}
