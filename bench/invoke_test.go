@@ -264,7 +264,7 @@ func threadCPU(pid int) (time.Duration, error) {
 }
 
 // deployedEnv is the forward function's Go settings in template.yaml.
-var deployedEnv = []string{"GOMAXPROCS=1", "GOGC=400"}
+var deployedEnv = []string{"GOMAXPROCS=1", "GOGC=200"}
 
 // BenchmarkWarmPath runs warm invocations through built forward bootstraps under the
 // Runtime API: the reference (refCommit) and this tree, each with Go's default

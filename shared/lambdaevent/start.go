@@ -77,7 +77,7 @@ func TuneRuntimeAPI(rt http.RoundTripper) {
 
 // MemoryLimit is the Go heap's soft limit for a function of AWS_LAMBDA_FUNCTION_MEMORY_SIZE
 // MiB: three quarters of it, the rest left to stacks, the runtime and the binary. The
-// forward function's template raises GOGC, which lets the heap grow to several times
+// forward function's template raises GOGC, which lets the heap grow to three times
 // what is live between collections; near the limit the collector runs as often as it
 // must instead, so a large request cannot take the function past its memory. ok is
 // false when GOMEMLIMIT is set (Go applied it already) or the size is unknown.
