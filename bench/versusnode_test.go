@@ -19,7 +19,7 @@ import (
 	"github.com/lpmtls/lpmtls/shared/testworld/testenv"
 )
 
-// The comparison of issue 14: lpmtls's forward bootstrap against bench/node, the
+// The comparison with a brand's own handler: lpmtls's forward bootstrap against bench/node, the
 // Node.js 22 handler a brand would write instead, both under the Runtime API against
 // the same simulated gateway.
 
@@ -36,7 +36,7 @@ type contender struct {
 func contenders(t testing.TB, env *testenv.Env, node string) (lpmtls, nodejs contender) {
 	t.Helper()
 	lpmtls = contender{"lpmtls", testenv.Build(t, "forward"), env.FunctionEnv(append([]string{"AWS_LAMBDA_LOG_LEVEL=INFO"}, deployedEnv...)...)}
-	nodejs = contender{"node", filepath.Join(testenv.RepoRoot(t), "bench", "node", "bootstrap"),
+	nodejs = contender{"node", filepath.Join(testenv.RepoRoot(t), "bench", "node", "bootstrap.sh"),
 		env.FunctionEnv("AWS_LAMBDA_LOG_LEVEL=INFO", "NODE="+node, "NODE_EXTRA_CA_CERTS="+env.CAFile)}
 	return lpmtls, nodejs
 }
@@ -92,7 +92,7 @@ func TestNodeHandler(t *testing.T) {
 }
 
 // BenchmarkVersusNode measures lpmtls against the Node handler, interleaved in one run,
-// with the figures of issue 14's table:
+// with the figures of the Node.js comparison table in BENCHMARKS.md:
 //
 //   - cold: per iteration a new lpmtls process on an empty SSM cache (the first-ever cold
 //     start, its worst case), one with the cache in SSM (every later one), and a new Node

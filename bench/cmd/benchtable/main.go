@@ -1,6 +1,6 @@
 // Command benchtable reads `go test -bench` output on stdin and prints it as markdown:
 // one table per top-level benchmark (a column per metric unit), then the project's
-// targets from issue 4 marked met or missed. Lines that are not results pass through
+// performance targets marked met or missed. Lines that are not results pass through
 // to stderr so failures stay visible.
 //
 //	go test -run '^$' -bench . -benchmem ./bench/... | go run ./bench/cmd/benchtable
