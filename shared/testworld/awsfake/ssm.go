@@ -170,8 +170,8 @@ func (s *Server) getParameters(body []byte) (any, *apiError) {
 	if e := decode(body, &in); e != nil {
 		return nil, e
 	}
-	if len(in.Names) == 0 || len(in.Names) > 10 {
-		return nil, errf(http.StatusBadRequest, "ValidationException", "Names must hold 1 to 10 names, got %d", len(in.Names))
+	if e := checkNames(in.Names); e != nil {
+		return nil, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -361,8 +361,8 @@ func (s *Server) deleteParameters(body []byte) (any, *apiError) {
 	if e := decode(body, &in); e != nil {
 		return nil, e
 	}
-	if len(in.Names) == 0 || len(in.Names) > 10 {
-		return nil, errf(http.StatusBadRequest, "ValidationException", "Names must hold 1 to 10 names, got %d", len(in.Names))
+	if e := checkNames(in.Names); e != nil {
+		return nil, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -424,6 +424,14 @@ func validateName(name string) *apiError {
 	first := strings.ToLower(strings.SplitN(strings.TrimPrefix(name, "/"), "/", 2)[0])
 	if strings.HasPrefix(first, "aws") || strings.HasPrefix(first, "ssm") {
 		return bad(`can't be prefixed with "aws" or "ssm"`)
+	}
+	return nil
+}
+
+// checkNames is SSM's limit on the names of one GetParameters or DeleteParameters call.
+func checkNames(names []string) *apiError {
+	if len(names) == 0 || len(names) > 10 {
+		return errf(http.StatusBadRequest, "ValidationException", "Names must hold 1 to 10 names, got %d", len(names))
 	}
 	return nil
 }
